@@ -1,0 +1,4 @@
+/** Domain vocabulary shared by the journal, agent, CLI and MCP server. */
+export * from "./scope.ts";
+export * from "./entry_type.ts";
+export * from "./roles.ts";
