@@ -343,7 +343,7 @@ export interface FileDecl {
   contentHash: string;
   mode: string;
   owner: string;
-  content: Buffer;
+  content: Uint8Array;
 }
 
 export interface NetworkDecl {
@@ -382,7 +382,7 @@ export interface BootOverlay {
   /** The latest journal sequence folded into this overlay. */
   version: number;
   /** An encoded DeclaredState, compressed as `encoding` says. */
-  data: Buffer;
+  data: Uint8Array;
   /** Lowercase hex SHA-256 of `data`. */
   checksum: string;
   /** `identity`, `gzip` or `zstd`. */
@@ -436,7 +436,7 @@ export interface ApprovalRequest {
     | Date
     | undefined;
   /** The deferred operation: an encoded ConfigEntry run once approved. */
-  operation: Buffer;
+  operation: Uint8Array;
 }
 
 export interface ApprovalDecision {
@@ -3207,7 +3207,7 @@ export const MountDecl: MessageFns<MountDecl> = {
 };
 
 function createBaseFileDecl(): FileDecl {
-  return { path: "", contentHash: "", mode: "", owner: "", content: Buffer.alloc(0) };
+  return { path: "", contentHash: "", mode: "", owner: "", content: new Uint8Array(0) };
 }
 
 export const FileDecl: MessageFns<FileDecl> = {
@@ -3280,7 +3280,7 @@ export const FileDecl: MessageFns<FileDecl> = {
               break;
             }
 
-            message.content = Buffer.from(reader.bytes());
+            message.content = reader.bytes();
             continue;
           }
         }
@@ -3304,7 +3304,7 @@ export const FileDecl: MessageFns<FileDecl> = {
     message.contentHash = object.contentHash ?? "";
     message.mode = object.mode ?? "";
     message.owner = object.owner ?? "";
-    message.content = object.content ?? Buffer.alloc(0);
+    message.content = object.content ?? new Uint8Array(0);
     return message;
   },
 };
@@ -3718,7 +3718,7 @@ export const DeclaredState_PackagesEntry: MessageFns<DeclaredState_PackagesEntry
 };
 
 function createBaseBootOverlay(): BootOverlay {
-  return { vclusterId: "", version: 0, data: Buffer.alloc(0), checksum: "", encoding: "" };
+  return { vclusterId: "", version: 0, data: new Uint8Array(0), checksum: "", encoding: "" };
 }
 
 export const BootOverlay: MessageFns<BootOverlay> = {
@@ -3775,7 +3775,7 @@ export const BootOverlay: MessageFns<BootOverlay> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = reader.bytes();
             continue;
           }
           case 4: {
@@ -3813,7 +3813,7 @@ export const BootOverlay: MessageFns<BootOverlay> = {
     const message = createBaseBootOverlay();
     message.vclusterId = object.vclusterId ?? "";
     message.version = object.version ?? 0;
-    message.data = object.data ?? Buffer.alloc(0);
+    message.data = object.data ?? new Uint8Array(0);
     message.checksum = object.checksum ?? "";
     message.encoding = object.encoding ?? "";
     return message;
@@ -4271,7 +4271,7 @@ function createBaseApprovalRequest(): ApprovalRequest {
     description: "",
     vclusterId: "",
     expiresAt: undefined,
-    operation: Buffer.alloc(0),
+    operation: new Uint8Array(0),
   };
 }
 
@@ -4356,7 +4356,7 @@ export const ApprovalRequest: MessageFns<ApprovalRequest> = {
               break;
             }
 
-            message.operation = Buffer.from(reader.bytes());
+            message.operation = reader.bytes();
             continue;
           }
         }
@@ -4381,7 +4381,7 @@ export const ApprovalRequest: MessageFns<ApprovalRequest> = {
     message.description = object.description ?? "";
     message.vclusterId = object.vclusterId ?? "";
     message.expiresAt = object.expiresAt ?? undefined;
-    message.operation = object.operation ?? Buffer.alloc(0);
+    message.operation = object.operation ?? new Uint8Array(0);
     return message;
   },
 };

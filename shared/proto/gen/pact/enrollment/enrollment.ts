@@ -31,7 +31,7 @@ export interface EnrollRequest {
     | HardwareIdentity
     | undefined;
   /** DER-encoded PKCS#10 certificate signing request. */
-  csrDer: Buffer;
+  csrDer: Uint8Array;
 }
 
 export interface EnrollResponse {
@@ -48,7 +48,7 @@ export interface EnrollResponse {
 export interface RenewCertRequest {
   nodeId: string;
   currentSerial: string;
-  csrDer: Buffer;
+  csrDer: Uint8Array;
 }
 
 export interface RenewCertResponse {
@@ -162,7 +162,7 @@ export interface CaBundle {
 }
 
 function createBaseEnrollRequest(): EnrollRequest {
-  return { hardwareIdentity: undefined, csrDer: Buffer.alloc(0) };
+  return { hardwareIdentity: undefined, csrDer: new Uint8Array(0) };
 }
 
 export const EnrollRequest: MessageFns<EnrollRequest> = {
@@ -202,7 +202,7 @@ export const EnrollRequest: MessageFns<EnrollRequest> = {
               break;
             }
 
-            message.csrDer = Buffer.from(reader.bytes());
+            message.csrDer = reader.bytes();
             continue;
           }
         }
@@ -225,7 +225,7 @@ export const EnrollRequest: MessageFns<EnrollRequest> = {
     message.hardwareIdentity = (object.hardwareIdentity !== undefined && object.hardwareIdentity !== null)
       ? HardwareIdentity.fromPartial(object.hardwareIdentity)
       : undefined;
-    message.csrDer = object.csrDer ?? Buffer.alloc(0);
+    message.csrDer = object.csrDer ?? new Uint8Array(0);
     return message;
   },
 };
@@ -366,7 +366,7 @@ export const EnrollResponse: MessageFns<EnrollResponse> = {
 };
 
 function createBaseRenewCertRequest(): RenewCertRequest {
-  return { nodeId: "", currentSerial: "", csrDer: Buffer.alloc(0) };
+  return { nodeId: "", currentSerial: "", csrDer: new Uint8Array(0) };
 }
 
 export const RenewCertRequest: MessageFns<RenewCertRequest> = {
@@ -417,7 +417,7 @@ export const RenewCertRequest: MessageFns<RenewCertRequest> = {
               break;
             }
 
-            message.csrDer = Buffer.from(reader.bytes());
+            message.csrDer = reader.bytes();
             continue;
           }
         }
@@ -439,7 +439,7 @@ export const RenewCertRequest: MessageFns<RenewCertRequest> = {
     const message = createBaseRenewCertRequest();
     message.nodeId = object.nodeId ?? "";
     message.currentSerial = object.currentSerial ?? "";
-    message.csrDer = object.csrDer ?? Buffer.alloc(0);
+    message.csrDer = object.csrDer ?? new Uint8Array(0);
     return message;
   },
 };

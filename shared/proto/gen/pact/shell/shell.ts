@@ -37,8 +37,8 @@ export interface ExecRequest {
 
 export interface ExecOutput {
   output:
-    | { $case: "stdout"; value: Buffer }
-    | { $case: "stderr"; value: Buffer }
+    | { $case: "stdout"; value: Uint8Array }
+    | { $case: "stderr"; value: Uint8Array }
     | { $case: "exitCode"; value: number }
     | { $case: "error"; value: string }
     | undefined;
@@ -58,7 +58,7 @@ export interface ShellResize {
 export interface ShellInput {
   input:
     | { $case: "open"; value: ShellOpen }
-    | { $case: "stdin"; value: Buffer }
+    | { $case: "stdin"; value: Uint8Array }
     | { $case: "resize"; value: ShellResize }
     | { $case: "close"; value: boolean }
     | undefined;
@@ -67,7 +67,7 @@ export interface ShellInput {
 export interface ShellOutput {
   output:
     | { $case: "sessionId"; value: string }
-    | { $case: "stdout"; value: Buffer }
+    | { $case: "stdout"; value: Uint8Array }
     | { $case: "error"; value: string }
     | { $case: "exitCode"; value: number }
     | undefined;
@@ -268,7 +268,7 @@ export const ExecOutput: MessageFns<ExecOutput> = {
               break;
             }
 
-            message.output = { $case: "stdout", value: Buffer.from(reader.bytes()) };
+            message.output = { $case: "stdout", value: reader.bytes() };
             continue;
           }
           case 2: {
@@ -276,7 +276,7 @@ export const ExecOutput: MessageFns<ExecOutput> = {
               break;
             }
 
-            message.output = { $case: "stderr", value: Buffer.from(reader.bytes()) };
+            message.output = { $case: "stderr", value: reader.bytes() };
             continue;
           }
           case 3: {
@@ -537,7 +537,7 @@ export const ShellInput: MessageFns<ShellInput> = {
               break;
             }
 
-            message.input = { $case: "stdin", value: Buffer.from(reader.bytes()) };
+            message.input = { $case: "stdin", value: reader.bytes() };
             continue;
           }
           case 3: {
@@ -652,7 +652,7 @@ export const ShellOutput: MessageFns<ShellOutput> = {
               break;
             }
 
-            message.output = { $case: "stdout", value: Buffer.from(reader.bytes()) };
+            message.output = { $case: "stdout", value: reader.bytes() };
             continue;
           }
           case 3: {

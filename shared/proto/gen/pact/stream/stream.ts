@@ -49,7 +49,7 @@ export interface BootConfigRequest {
 export interface OverlayChunk {
   version: number;
   vclusterId: string;
-  data: Buffer;
+  data: Uint8Array;
   chunkIndex: number;
   totalChunks: number;
   /** SHA-256 of the whole overlay data (all chunks joined). */
@@ -61,7 +61,7 @@ export interface NodeDelta {
   nodeId: string;
   version: number;
   /** Encoded NodeDeltaEntries. */
-  data: Buffer;
+  data: Uint8Array;
   checksum: string;
 }
 
@@ -184,7 +184,7 @@ function createBaseOverlayChunk(): OverlayChunk {
   return {
     version: 0,
     vclusterId: "",
-    data: Buffer.alloc(0),
+    data: new Uint8Array(0),
     chunkIndex: 0,
     totalChunks: 0,
     checksum: "",
@@ -252,7 +252,7 @@ export const OverlayChunk: MessageFns<OverlayChunk> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = reader.bytes();
             continue;
           }
           case 4: {
@@ -306,7 +306,7 @@ export const OverlayChunk: MessageFns<OverlayChunk> = {
     const message = createBaseOverlayChunk();
     message.version = object.version ?? 0;
     message.vclusterId = object.vclusterId ?? "";
-    message.data = object.data ?? Buffer.alloc(0);
+    message.data = object.data ?? new Uint8Array(0);
     message.chunkIndex = object.chunkIndex ?? 0;
     message.totalChunks = object.totalChunks ?? 0;
     message.checksum = object.checksum ?? "";
@@ -316,7 +316,7 @@ export const OverlayChunk: MessageFns<OverlayChunk> = {
 };
 
 function createBaseNodeDelta(): NodeDelta {
-  return { nodeId: "", version: 0, data: Buffer.alloc(0), checksum: "" };
+  return { nodeId: "", version: 0, data: new Uint8Array(0), checksum: "" };
 }
 
 export const NodeDelta: MessageFns<NodeDelta> = {
@@ -370,7 +370,7 @@ export const NodeDelta: MessageFns<NodeDelta> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = reader.bytes();
             continue;
           }
           case 4: {
@@ -400,7 +400,7 @@ export const NodeDelta: MessageFns<NodeDelta> = {
     const message = createBaseNodeDelta();
     message.nodeId = object.nodeId ?? "";
     message.version = object.version ?? 0;
-    message.data = object.data ?? Buffer.alloc(0);
+    message.data = object.data ?? new Uint8Array(0);
     message.checksum = object.checksum ?? "";
     return message;
   },

@@ -1,0 +1,92 @@
+import { Buffer } from "node:buffer";
+import { Map as IMap, OrderedMap } from "immutable";
+import {
+  BootOverlay,
+  BootRecord,
+  Identity,
+  VClusterPolicy,
+} from "../../shared/proto/gen/pact/config/config.ts";
+import { PactError } from "../../shared/errors/mod.ts";
+import type { JournalState, NodeRecord, VClusterRecord } from "./state.ts";
+
+/** Format version of encoded snapshots; bump when the layout changes. */
+const FORMAT = 1;
+
+interface Encodable<T> {
+  encode(message: T): { finish(): Uint8Array };
+  decode(bytes: Uint8Array): T;
+}
+
+const b64 = <T>(codec: Encodable<T>, message: T | undefined): string | undefined =>
+  message === undefined
+    ? undefined
+    : Buffer.from(codec.encode(message).finish()).toString("base64");
+
+const unb64 = <T>(codec: Encodable<T>, text: string | undefined): T | undefined =>
+  text === undefined ? undefined : codec.decode(new Uint8Array(Buffer.from(text, "base64")));
+
+/** Encodes a state as self-describing JSON bytes. */
+export function encodeSnapshot(state: JournalState): Uint8Array {
+  const doc = {
+    format: FORMAT,
+    nextSequence: state.nextSequence,
+    lastTimestampMs: state.lastTimestampMs,
+    globalVersion: state.globalVersion ?? null,
+    nodes: [...state.nodes.values()].map((n) => ({
+      ...n,
+      emergency: n.emergency && { ...n.emergency, admin: b64(Identity, n.emergency.admin) },
+      lastBoot: b64(BootRecord, n.lastBoot),
+    })),
+    vclusters: [...state.vclusters.values()].map((v) => ({
+      vclusterId: v.vclusterId,
+      version: v.version,
+      policy: b64(VClusterPolicy, v.policy),
+      overlay: b64(BootOverlay, v.overlay),
+    })),
+    requestIds: [...state.requestIds.entries()],
+    entryCounts: [...state.entryCounts.entries()],
+  };
+  return new TextEncoder().encode(JSON.stringify(doc));
+}
+
+/** Decodes bytes from `encodeSnapshot`; throws PactError INTERNAL when they are not one. */
+export function decodeSnapshot(bytes: Uint8Array): JournalState {
+  // deno-lint-ignore no-explicit-any
+  let doc: any;
+  try {
+    doc = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (err) {
+    throw new PactError("INTERNAL", "Cannot decode snapshot: not valid JSON", { cause: err });
+  }
+  if (doc?.format !== FORMAT) {
+    throw new PactError(
+      "INTERNAL",
+      `Cannot decode snapshot: format is ${doc?.format}, expected ${FORMAT}`,
+    );
+  }
+  const nodes: NodeRecord[] = doc.nodes.map((n: NodeRecord & { lastBoot?: string }) => ({
+    ...n,
+    lastCommitSequence: n.lastCommitSequence ?? undefined,
+    emergency: n.emergency
+      ? { ...n.emergency, admin: unb64(Identity, n.emergency.admin as unknown as string) }
+      : undefined,
+    lastBoot: unb64(BootRecord, n.lastBoot),
+  }));
+  const vclusters: VClusterRecord[] = doc.vclusters.map(
+    (v: { vclusterId: string; version: number; policy?: string; overlay?: string }) => ({
+      vclusterId: v.vclusterId,
+      version: v.version,
+      policy: unb64(VClusterPolicy, v.policy),
+      overlay: unb64(BootOverlay, v.overlay),
+    }),
+  );
+  return {
+    nextSequence: doc.nextSequence,
+    lastTimestampMs: doc.lastTimestampMs,
+    globalVersion: doc.globalVersion ?? undefined,
+    nodes: IMap(nodes.map((n) => [n.nodeId, n])),
+    vclusters: IMap(vclusters.map((v) => [v.vclusterId, v])),
+    requestIds: OrderedMap(doc.requestIds as [string, number][]),
+    entryCounts: IMap(doc.entryCounts as [number, number][]),
+  };
+}
