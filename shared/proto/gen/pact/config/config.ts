@@ -96,6 +96,21 @@ export enum EnrollmentState {
   UNRECOGNIZED = -1,
 }
 
+/** What a subscription update is about (pact watch shows it as KIND). */
+export enum UpdateKind {
+  UNSPECIFIED = 0,
+  OVERLAY = 1,
+  NODE_DELTA = 2,
+  POLICY = 3,
+  BLACKLIST = 4,
+  EMERGENCY = 5,
+  ENROLLMENT = 6,
+  AUDIT = 7,
+  /** HEARTBEAT - No entry: the subscription is alive and caught up to `sequence`. */
+  HEARTBEAT = 8,
+  UNRECOGNIZED = -1,
+}
+
 /** Who acted. The journal fills it from the caller's validated token. */
 export interface Identity {
   /** Email address or service-account name (the token's `sub`). */

@@ -18,26 +18,12 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.ts";
-import { ConfigEntry, Scope, VClusterPolicy } from "../config/config.ts";
+import { ConfigEntry, Scope, UpdateKind, VClusterPolicy } from "../config/config.ts";
 
 /**
  * BootConfigService: boot-time config streaming and the live subscription
  * agents (and `pact watch`) keep open. Served from the replica's memory.
  */
-
-export enum UpdateKind {
-  UNSPECIFIED = 0,
-  OVERLAY = 1,
-  NODE_DELTA = 2,
-  POLICY = 3,
-  BLACKLIST = 4,
-  EMERGENCY = 5,
-  ENROLLMENT = 6,
-  AUDIT = 7,
-  /** HEARTBEAT - No entry: the subscription is alive and caught up to `sequence`. */
-  HEARTBEAT = 8,
-  UNRECOGNIZED = -1,
-}
 
 export interface BootConfigRequest {
   nodeId: string;

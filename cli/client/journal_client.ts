@@ -1,0 +1,241 @@
+/**
+ * The CLI's (and MCP server's) client for the journal's gRPC API. Heavy:
+ * import it lazily (`await import(...)`) so that `pact --help` stays fast.
+ */
+import {
+  type CallOptions,
+  type ClientReadableStream,
+  credentials,
+  Metadata,
+  type ServiceError,
+  status,
+} from "@grpc/grpc-js";
+import {
+  type AppendEntryRequest,
+  type AppendEntryResponse,
+  ConfigServiceClient,
+  type GetJournalStatusRequest,
+  type JournalStatus,
+  type ListEntriesRequest,
+  type ListNodeStatesResponse,
+} from "../../shared/proto/gen/pact/journal/journal.ts";
+import {
+  BootConfigServiceClient,
+  type ConfigUpdate,
+  type SubscribeRequest,
+} from "../../shared/proto/gen/pact/stream/stream.ts";
+import type {
+  BootOverlay,
+  ConfigEntry,
+  NodeState,
+} from "../../shared/proto/gen/pact/config/config.ts";
+import { type ErrorCode, PactError } from "../../shared/errors/mod.ts";
+import { parseEndpoint } from "./endpoint.ts";
+
+const KNOWN_CODES = new Set<string>([
+  "UNAUTHENTICATED",
+  "TOKEN_INVALID",
+  "TOKEN_EXPIRED",
+  "PERMISSION_DENIED",
+  "POLICY_DENIED",
+  "CONFLICT",
+  "UNAVAILABLE",
+  "TIMEOUT",
+  "NOT_WHITELISTED",
+  "ROLLBACK_ACTIVE_CONSUMERS",
+  "VALIDATION",
+  "INVALID_ARGUMENT",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "RESOURCE_EXHAUSTED",
+  "CONFIG",
+  "INTERNAL",
+]);
+
+/** Where and how to reach the journal. */
+export interface JournalClientOptions {
+  readonly endpoint: string;
+  readonly token: string;
+  readonly timeoutSeconds: number;
+}
+
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response: Res) => void,
+) => unknown;
+
+/** Promise-based access to ConfigService and BootConfigService. */
+export class JournalClient {
+  readonly endpoint: string;
+  readonly #config: ConfigServiceClient;
+  readonly #boot: BootConfigServiceClient;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+
+  constructor(options: JournalClientOptions) {
+    const { address, tls } = parseEndpoint(options.endpoint);
+    const creds = tls ? credentials.createSsl() : credentials.createInsecure();
+    const channelOptions = { "grpc.max_receive_message_length": 16 * 1024 * 1024 };
+    this.endpoint = options.endpoint;
+    this.#config = new ConfigServiceClient(address, creds, channelOptions);
+    this.#boot = new BootConfigServiceClient(address, creds, {
+      ...channelOptions,
+      channelOverride: this.#config.getChannel(),
+    });
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutSeconds * 1000;
+  }
+
+  appendEntry(request: AppendEntryRequest): Promise<AppendEntryResponse> {
+    return this.#unary(this.#config.appendEntry.bind(this.#config), request);
+  }
+
+  getNodeState(nodeId: string): Promise<NodeState> {
+    return this.#unary(this.#config.getNodeState.bind(this.#config), { nodeId });
+  }
+
+  listNodeStates(vclusterId = ""): Promise<ListNodeStatesResponse> {
+    return this.#unary(this.#config.listNodeStates.bind(this.#config), { vclusterId });
+  }
+
+  getOverlay(vclusterId: string): Promise<BootOverlay> {
+    return this.#unary(this.#config.getOverlay.bind(this.#config), { vclusterId });
+  }
+
+  getJournalStatus(): Promise<JournalStatus> {
+    return this.#unary<GetJournalStatusRequest, JournalStatus>(
+      this.#config.getJournalStatus.bind(this.#config),
+      {},
+    );
+  }
+
+  getEntry(sequence: number): Promise<ConfigEntry> {
+    return this.#unary(this.#config.getEntry.bind(this.#config), { sequence });
+  }
+
+  /** All entries the request selects (the server caps them at 10,000). */
+  async listEntries(request: Partial<ListEntriesRequest>): Promise<ConfigEntry[]> {
+    const call = this.#config.listEntries(
+      { limit: 0, newestFirst: false, entryTypes: [], scope: undefined, ...request },
+      this.#metadata(),
+      { deadline: this.#deadline() },
+    );
+    const entries: ConfigEntry[] = [];
+    for await (const entry of this.#stream<ConfigEntry>(call)) entries.push(entry);
+    return entries;
+  }
+
+  /** Live updates until `signal` aborts (then the iteration just ends). */
+  subscribe(request: Partial<SubscribeRequest>, signal: AbortSignal): AsyncIterable<ConfigUpdate> {
+    const call = this.#boot.subscribeConfigUpdates(
+      {
+        nodeId: "",
+        vclusterId: "",
+        fromSequence: 0,
+        fromHead: false,
+        scope: undefined,
+        ...request,
+      },
+      this.#metadata(),
+    );
+    signal.addEventListener("abort", () => call.cancel(), { once: true });
+    return this.#stream<ConfigUpdate>(call);
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    this.#config.close();
+    this.#boot.close();
+  }
+
+  #unary<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      method(request, this.#metadata(), { deadline: this.#deadline() }, (error, response) => {
+        if (error) reject(this.#toPactError(error));
+        else resolve(response);
+      });
+    });
+  }
+
+  async *#stream<T>(call: ClientReadableStream<T>): AsyncGenerator<T> {
+    try {
+      for await (const message of call) yield message as T;
+    } catch (err) {
+      if ((err as ServiceError).code === status.CANCELLED) return;
+      throw this.#toPactError(err as ServiceError);
+    }
+  }
+
+  #metadata(): Metadata {
+    const metadata = new Metadata();
+    metadata.set("authorization", `Bearer ${this.#token}`);
+    return metadata;
+  }
+
+  #deadline(): Date {
+    return new Date(Date.now() + this.#timeoutMs);
+  }
+
+  #toPactError(error: ServiceError): PactError {
+    const trailer = error.metadata?.get("pact-error-code")[0];
+    const details = error.details || error.message;
+    if (typeof trailer === "string" && KNOWN_CODES.has(trailer) && trailer !== "UNAVAILABLE") {
+      const pactError = new PactError(trailer as ErrorCode, details);
+      const rule = error.metadata.get("pact-error-rule")[0];
+      if (typeof rule === "string") Object.assign(pactError, { rule });
+      return pactError;
+    }
+    switch (error.code) {
+      case status.UNAVAILABLE:
+        return new PactError(
+          "UNAVAILABLE",
+          `Journal unreachable at ${this.endpoint}: ${unavailableReason(details)}`,
+        );
+      case status.DEADLINE_EXCEEDED:
+        return new PactError(
+          "TIMEOUT",
+          `Journal at ${this.endpoint} did not answer within ${this.#timeoutMs / 1000} s`,
+        );
+      case status.UNAUTHENTICATED:
+        return new PactError("UNAUTHENTICATED", details);
+      case status.PERMISSION_DENIED:
+        return new PactError("PERMISSION_DENIED", details);
+      case status.ABORTED:
+        return new PactError("CONFLICT", details);
+      case status.NOT_FOUND:
+        return new PactError("NOT_FOUND", details);
+      case status.FAILED_PRECONDITION:
+        return new PactError("VALIDATION", details);
+      case status.INVALID_ARGUMENT:
+        return new PactError("INVALID_ARGUMENT", details);
+      case status.RESOURCE_EXHAUSTED:
+        return new PactError("RESOURCE_EXHAUSTED", details);
+      default:
+        return new PactError(
+          "INTERNAL",
+          `Journal error (${status[error.code] ?? error.code}): ${details}`,
+        );
+    }
+  }
+}
+
+/** Shortens grpc-js's connection failure text to its cause. */
+function unavailableReason(details: string): string {
+  const match = /(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|ECONNRESET)/.exec(details);
+  switch (match?.[1]) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+      return "host not found";
+    case "EHOSTUNREACH":
+      return "host unreachable";
+    case "ETIMEDOUT":
+      return "connection timed out";
+    case "ECONNRESET":
+      return "connection reset";
+    default:
+      return details;
+  }
+}

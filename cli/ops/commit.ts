@@ -1,0 +1,64 @@
+import { EntryType } from "../../shared/proto/gen/pact/config/config.ts";
+import { checkId, toProtoScope } from "../../shared/domain/scope.ts";
+import { isPactError, PactError } from "../../shared/errors/mod.ts";
+import type { JournalApi } from "./journal_port.ts";
+
+/** What `pact commit` records. */
+export interface CommitRequest {
+  readonly node: string;
+  readonly message: string;
+  readonly ttlSeconds?: number | undefined;
+}
+
+/** Where a commit landed. */
+export interface CommitResult {
+  readonly sequence: number;
+  readonly node: string;
+  readonly duplicate: boolean;
+}
+
+/**
+ * `pact commit`: records a node-scoped Commit entry, accepting the node's
+ * current state as its declared state. Optimistic: the write names the
+ * node's version as read, so a concurrent change makes it fail with CONFLICT.
+ */
+export async function commitNode(
+  journal: JournalApi,
+  request: CommitRequest,
+): Promise<CommitResult> {
+  const node = checkId("node", request.node);
+  if (request.message.trim() === "") {
+    throw new PactError(
+      "INVALID_ARGUMENT",
+      'A commit needs a message: pass -m "what changed and why"',
+    );
+  }
+  const version = await currentVersion(journal, node);
+  const response = await journal.appendEntry({
+    entry: {
+      sequence: 0,
+      timestamp: undefined,
+      entryType: EntryType.COMMIT,
+      scope: toProtoScope({ kind: "node", id: node }),
+      author: undefined,
+      policyRef: "",
+      emergencyReason: "",
+      message: request.message,
+      requestId: crypto.randomUUID(),
+      metadata: {},
+      payload: undefined,
+      ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
+    },
+    ...(version !== undefined ? { expectedScopeVersion: version } : {}),
+  });
+  return { sequence: response.sequence, node, duplicate: response.duplicate };
+}
+
+async function currentVersion(journal: JournalApi, node: string): Promise<number | undefined> {
+  try {
+    return (await journal.getNodeState(node)).version;
+  } catch (err) {
+    if (isPactError(err, "NOT_FOUND")) return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,191 @@
+import { PactError } from "../shared/errors/mod.ts";
+import { type HostPort, parseHostPort } from "../shared/config/listen_address.ts";
+import { readTomlFile, TomlReader } from "../shared/config/toml_file.ts";
+
+/** Flags of `pact-journal`, as parsed from the command line. */
+export interface JournalFlags {
+  readonly config?: string | undefined;
+  readonly nodeId?: string | undefined;
+  readonly listen?: string | undefined;
+  readonly peers?: string | undefined;
+  readonly dataDir?: string | undefined;
+  readonly snapshotDir?: string | undefined;
+  readonly metricsListen?: string | undefined;
+  readonly bootstrap?: boolean | undefined;
+}
+
+/** One member of a journal quorum (`id=host:port`). */
+export interface Peer {
+  readonly id: string;
+  readonly address: HostPort;
+}
+
+/** Everything pact-journal runs with, after flags, environment and file are merged. */
+export interface JournalConfig {
+  readonly configPath: string;
+  readonly nodeId: string;
+  readonly listen: HostPort;
+  readonly metricsListen: HostPort;
+  readonly dataDir: string;
+  readonly snapshotDir: string;
+  readonly peers: readonly Peer[];
+  readonly bootstrap: boolean;
+  readonly snapshotInterval: number;
+  readonly maxConcurrentBootStreams: number;
+  readonly prometheusEnabled: boolean;
+  readonly auth: {
+    readonly issuer: string;
+    readonly audience: string;
+    readonly hmacSecret: string | undefined;
+    readonly jwksUrl: string | undefined;
+  };
+  readonly discovery: {
+    readonly idpUrl: string;
+    readonly clientId: string;
+  };
+  readonly log: {
+    readonly level: "debug" | "info" | "warning" | "error";
+    readonly format: "text" | "json";
+  };
+}
+
+/** Reads one environment variable; injected so that tests need no real environment. */
+export type EnvReader = (name: string) => string | undefined;
+
+export const DEFAULT_CONFIG_PATH = "/etc/pact/journal.toml";
+export const DEFAULT_DATA_DIR = "/var/lib/pact/journal";
+
+/** Path of the config file: `--config`, else PACT_JOURNAL_CONFIG, else the default. */
+export function configPathOf(
+  flags: JournalFlags,
+  env: EnvReader,
+): { path: string; explicit: boolean } {
+  const explicit = flags.config ?? env("PACT_JOURNAL_CONFIG");
+  return { path: explicit ?? DEFAULT_CONFIG_PATH, explicit: explicit !== undefined };
+}
+
+/**
+ * Merges settings with the precedence flags > environment > journal.toml >
+ * defaults. A missing default config file is fine; a missing explicit one,
+ * malformed TOML or a bad value is a CONFIG error.
+ */
+export async function resolveJournalConfig(
+  flags: JournalFlags,
+  env: EnvReader,
+): Promise<JournalConfig> {
+  const { path, explicit } = configPathOf(flags, env);
+  const toml = new TomlReader(await readTomlFile(path, !explicit), path);
+  const pick = <T>(...values: (T | undefined)[]): T | undefined =>
+    values.find((v) => v !== undefined);
+
+  const dataDir =
+    pick(flags.dataDir, env("PACT_JOURNAL_DATA_DIR"), toml.string("journal", "data_dir")) ??
+      DEFAULT_DATA_DIR;
+  const raftMembers = toml.strings("journal.raft", "members");
+  return {
+    configPath: path,
+    nodeId: pick(flags.nodeId, env("PACT_JOURNAL_NODE_ID")) ?? "1",
+    listen: parseHostPort(
+      pick(flags.listen, env("PACT_JOURNAL_LISTEN"), toml.string("journal", "listen_addr")) ??
+        "0.0.0.0:9443",
+      "gRPC listen address",
+    ),
+    metricsListen: parseHostPort(
+      pick(
+        flags.metricsListen,
+        env("PACT_JOURNAL_METRICS_LISTEN"),
+        toml.string("telemetry", "prometheus_listen"),
+      ) ??
+        "0.0.0.0:9091",
+      "metrics listen address",
+    ),
+    dataDir,
+    snapshotDir: pick(flags.snapshotDir, env("PACT_JOURNAL_SNAPSHOT_DIR")) ??
+      `${dataDir}/snapshots`,
+    peers: parsePeers(pick(flags.peers, env("PACT_JOURNAL_PEERS")), raftMembers),
+    bootstrap: flags.bootstrap ?? false,
+    snapshotInterval: nonNegative(
+      toml.integer("journal.raft", "snapshot_interval") ?? 10_000,
+      "snapshot_interval",
+    ),
+    maxConcurrentBootStreams: positive(
+      toml.integer("journal.streaming", "max_concurrent_boot_streams") ?? 15_000,
+      "max_concurrent_boot_streams",
+    ),
+    prometheusEnabled: toml.boolean("telemetry", "prometheus_enabled") ?? true,
+    auth: {
+      issuer: pick(env("PACT_OIDC_ISSUER"), toml.string("policy.iam", "oidc_issuer")) ??
+        "https://auth.example.com",
+      audience: pick(env("PACT_OIDC_AUDIENCE"), toml.string("policy.iam", "oidc_audience")) ??
+        "pact-journal",
+      hmacSecret: pick(env("PACT_OIDC_HMAC_SECRET"), toml.string("policy.iam", "hmac_secret")) ||
+        undefined,
+      jwksUrl: pick(env("PACT_OIDC_JWKS_URL"), toml.string("policy.iam", "jwks_url")) || undefined,
+    },
+    discovery: {
+      idpUrl: pick(env("PACT_IDP_URL"), toml.string("policy.iam", "idp_url")) ?? "",
+      clientId: pick(env("PACT_CLIENT_ID"), toml.string("policy.iam", "client_id")) ?? "pact-cli",
+    },
+    log: {
+      level: logLevel(pick(env("PACT_LOG_LEVEL"), toml.string("telemetry", "log_level")) ?? "info"),
+      format: logFormat(
+        pick(env("PACT_LOG_FORMAT"), toml.string("telemetry", "log_format")) ?? "text",
+      ),
+    },
+  };
+}
+
+/** Parses `1=host:9443,2=host:9443`; `[journal.raft] members` (`1:host:9444`) is the fallback. */
+function parsePeers(text: string | undefined, members: string[] | undefined): Peer[] {
+  if (text !== undefined && text.trim() !== "") {
+    return text.split(",").map((item) => {
+      const [id, address] = item.trim().split("=");
+      if (!id || !address) {
+        throw new PactError(
+          "CONFIG",
+          `Invalid peer ${JSON.stringify(item)} (expected id=host:port)`,
+        );
+      }
+      return { id, address: parseHostPort(address, `address of peer ${id}`) };
+    });
+  }
+  return (members ?? []).map((member) => {
+    const colon = member.indexOf(":");
+    if (colon < 1) {
+      throw new PactError(
+        "CONFIG",
+        `Invalid raft member ${JSON.stringify(member)} (expected id:host:port)`,
+      );
+    }
+    return {
+      id: member.slice(0, colon),
+      address: parseHostPort(member.slice(colon + 1), `raft member ${member}`),
+    };
+  });
+}
+
+function logLevel(text: string): JournalConfig["log"]["level"] {
+  const level = text.toLowerCase() === "warn" ? "warning" : text.toLowerCase();
+  if (level === "debug" || level === "info" || level === "warning" || level === "error") {
+    return level;
+  }
+  throw new PactError(
+    "CONFIG",
+    `Invalid log level ${JSON.stringify(text)} (use debug, info, warn or error)`,
+  );
+}
+
+function logFormat(text: string): JournalConfig["log"]["format"] {
+  if (text === "text" || text === "json") return text;
+  throw new PactError("CONFIG", `Invalid log format ${JSON.stringify(text)} (use text or json)`);
+}
+
+function positive(value: number, name: string): number {
+  if (value <= 0) throw new PactError("CONFIG", `${name} must be greater than 0: got ${value}`);
+  return value;
+}
+
+function nonNegative(value: number, name: string): number {
+  if (value < 0) throw new PactError("CONFIG", `${name} must not be negative: got ${value}`);
+  return value;
+}

@@ -1,0 +1,175 @@
+/**
+ * pact-journal: parses flags, wires the real adapters (SQLite store, file
+ * snapshots, system clock), starts the gRPC and telemetry servers and shuts
+ * down cleanly on SIGTERM/SIGINT.
+ */
+import { dispose, getLogger } from "@logtape/logtape";
+import { systemClock } from "../shared/clock/clock.ts";
+import { formatHostPort } from "../shared/config/listen_address.ts";
+import { mintDevToken } from "../shared/auth/dev_token.ts";
+import { TokenVerifier } from "../shared/auth/token_verifier.ts";
+import { isPactError, PactError } from "../shared/errors/mod.ts";
+import { setupLogging } from "../shared/log/setup.ts";
+import { PACT_VERSION } from "../shared/version.ts";
+import { journalProgram } from "./args.ts";
+import { type JournalConfig, type JournalFlags, resolveJournalConfig } from "./config.ts";
+import { Journal } from "./core/journal.ts";
+import { startTelemetryServer } from "./http/telemetry.ts";
+import { JournalMetrics } from "./metrics.ts";
+import { startGrpcServer } from "./service/server.ts";
+import { FileSnapshotStore } from "./snapshot/file_snapshot_store.ts";
+import { SqliteStore } from "./store/sqlite_store.ts";
+
+const log = getLogger(["pact", "journal"]);
+const env = (name: string) => Deno.env.get(name);
+
+/** Runs the journal until a termination signal arrives. */
+async function serve(flags: JournalFlags): Promise<void> {
+  const config = await resolveJournalConfig(flags, env);
+  await setupLogging(config.log.level, config.log.format);
+  if (config.peers.length > 0) {
+    throw new PactError(
+      "CONFIG",
+      "Quorum mode (--peers / [journal.raft] members) needs the etcd store, which this build does not include yet; " +
+        "run without peers for a single-node journal",
+    );
+  }
+  await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const metrics = new JournalMetrics();
+  const journal = await Journal.open({
+    store: new SqliteStore(`${config.dataDir}/journal.db`),
+    snapshots: new FileSnapshotStore(config.snapshotDir, {
+      onCorrupt: (file, reason) => log.warn("Skipping snapshot {file}: {reason}", { file, reason }),
+    }),
+    snapshotInterval: config.snapshotInterval,
+    clock: systemClock,
+    hooks: {
+      ...metrics.hooks(),
+      onSnapshotFailed: (error) => {
+        metrics.snapshotFailures.inc();
+        log.error("Snapshot failed: {error}", { error });
+      },
+    },
+  });
+  metrics.observe(journal, { nodeId: config.nodeId, version: PACT_VERSION });
+  const verifier = tokenVerifier(config);
+  const deps = {
+    journal,
+    metrics,
+    verifier,
+    nodeId: config.nodeId,
+    version: PACT_VERSION,
+    startedAtMs: Date.now(),
+    maxConcurrentBootStreams: config.maxConcurrentBootStreams,
+  };
+  const grpc = await startGrpcServer(config.listen, deps);
+  const http = startTelemetryServer(config.metricsListen, {
+    ...deps,
+    prometheusEnabled: config.prometheusEnabled,
+    discovery: config.discovery,
+  });
+  log.info(
+    "pact-journal {version} ready: gRPC on {grpc}, HTTP on {http}, store sqlite at {dataDir} ({entries} entries)",
+    {
+      version: PACT_VERSION,
+      grpc: formatHostPort(grpc.address),
+      http: formatHostPort(http.address),
+      dataDir: config.dataDir,
+      entries: journal.state.nextSequence,
+    },
+  );
+  await terminationSignal();
+  log.info("Shutting down: finishing calls, saving a snapshot");
+  await grpc.shutdown(5_000);
+  await journal.close();
+  await http.shutdown();
+  log.info("pact-journal stopped at sequence {next}", { next: journal.state.nextSequence });
+}
+
+function tokenVerifier(config: JournalConfig): TokenVerifier {
+  const verifier = new TokenVerifier(config.auth);
+  if (!verifier.configured) {
+    log.warn(
+      "No token validation configured (PACT_OIDC_HMAC_SECRET or PACT_OIDC_JWKS_URL): every RPC will be refused",
+    );
+  } else if (config.auth.hmacSecret) {
+    log.warn("HS256 development secret in use: do not use PACT_OIDC_HMAC_SECRET in production");
+  }
+  return verifier;
+}
+
+/** Resolves on SIGTERM or SIGINT; SIGHUP is logged and ignored. */
+function terminationSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => resolve();
+    Deno.addSignalListener("SIGTERM", stop);
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener(
+      "SIGHUP",
+      () => log.info("SIGHUP ignored: restart the journal to reload its config"),
+    );
+  });
+}
+
+async function mintToken(
+  flags: JournalFlags,
+  options: {
+    principal: string;
+    role: string;
+    principalType: "human" | "agent" | "service";
+    ttl: string;
+  },
+): Promise<void> {
+  const config = await resolveJournalConfig(flags, env);
+  if (!config.auth.hmacSecret) {
+    throw new PactError("CONFIG", "Cannot mint a token: PACT_OIDC_HMAC_SECRET is not set");
+  }
+  const ttlSeconds = Number(options.ttl);
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
+    throw new PactError(
+      "CONFIG",
+      `Invalid --ttl ${JSON.stringify(options.ttl)}: expected a positive integer`,
+    );
+  }
+  console.log(
+    await mintDevToken({
+      secret: config.auth.hmacSecret,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      principal: options.principal,
+      role: options.role,
+      principalType: options.principalType,
+      ttlSeconds,
+    }),
+  );
+}
+
+async function main(args: string[]): Promise<number> {
+  const { program, mintToken: mintTokenCommand } = journalProgram();
+  let run: () => Promise<void> = () => serve(program.opts());
+  program.action(() => {});
+  mintTokenCommand.action((options) => {
+    run = () => mintToken(program.opts(), options);
+  });
+  program.exitOverride();
+  try {
+    program.parse(args, { from: "user" });
+  } catch (err) {
+    const code = (err as { exitCode?: number }).exitCode;
+    return code === undefined ? 1 : code;
+  }
+  try {
+    await run();
+    return 0;
+  } catch (err) {
+    const message = isPactError(err) ? err.message : `${(err as Error)?.stack ?? err}`;
+    console.error(`pact-journal: ${message}`);
+    return 1;
+  } finally {
+    await dispose();
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

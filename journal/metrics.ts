@@ -1,0 +1,145 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { entryTypeName } from "../shared/domain/entry_type.ts";
+import type { Journal, JournalHooks } from "./core/journal.ts";
+
+/**
+ * The journal's Prometheus metrics. Names follow the reference catalogue
+ * (`pact_journal_*`, `pact_raft_*`) so that shipped dashboards and alert
+ * rules find them.
+ */
+export class JournalMetrics {
+  readonly registry = new Registry();
+  readonly entries = new Counter({
+    name: "pact_journal_entries_total",
+    help: "Entries appended, by entry type",
+    labelNames: ["type"] as const,
+    registers: [this.registry],
+  });
+  readonly batchEntries = new Histogram({
+    name: "pact_journal_append_batch_entries",
+    help: "Entries written per store append (group commit)",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [this.registry],
+  });
+  readonly storeSeconds = new Histogram({
+    name: "pact_journal_store_append_seconds",
+    help: "Duration of durable store appends",
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly rejections = new Counter({
+    name: "pact_journal_append_rejections_total",
+    help: "Appends refused, by error code",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: "pact_auth_failures_total",
+    help: "Requests refused because their token was missing or invalid, by reason",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly grpcRequests = new Counter({
+    name: "pact_journal_grpc_requests_total",
+    help: "gRPC requests handled, by method and status code",
+    labelNames: ["method", "code"] as const,
+    registers: [this.registry],
+  });
+  readonly grpcSeconds = new Histogram({
+    name: "pact_journal_grpc_request_seconds",
+    help: "Duration of unary gRPC requests, by method",
+    labelNames: ["method"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly bootStreamsActive = new Gauge({
+    name: "pact_journal_boot_streams_active",
+    help: "Boot config streams being served",
+    registers: [this.registry],
+  });
+  readonly snapshots = new Counter({
+    name: "pact_journal_snapshots_total",
+    help: "Snapshots saved",
+    registers: [this.registry],
+  });
+  readonly snapshotFailures = new Counter({
+    name: "pact_journal_snapshot_failures_total",
+    help: "Snapshots that failed to save",
+    registers: [this.registry],
+  });
+
+  /** Registers gauges read from the live journal at scrape time. */
+  observe(journal: Journal, info: { nodeId: string; version: string }): void {
+    new Gauge({
+      name: "pact_journal_next_sequence",
+      help: "Sequence the next appended entry will get (= entries in the log)",
+      registers: [this.registry],
+      collect() {
+        this.set(journal.state.nextSequence);
+      },
+    });
+    new Gauge({
+      name: "pact_raft_log_entries",
+      help: "Entries in the journal's log",
+      registers: [this.registry],
+      collect() {
+        this.set(journal.state.nextSequence);
+      },
+    });
+    new Gauge({
+      name: "pact_journal_snapshot_sequence",
+      help: "Entries covered by the newest local snapshot",
+      registers: [this.registry],
+      collect() {
+        this.set(journal.snapshotSequence);
+      },
+    });
+    new Gauge({
+      name: "pact_journal_subscribers",
+      help: "Config subscriptions attached (agents and watchers)",
+      registers: [this.registry],
+      collect() {
+        this.set(journal.subscriberCount);
+      },
+    });
+    new Gauge({
+      name: "pact_raft_leader",
+      help: "1 when this journal accepts writes (the leader, or a standalone journal)",
+      registers: [this.registry],
+      collect() {
+        this.set(1);
+      },
+    });
+    new Gauge({
+      name: "pact_journal_info",
+      help: "Build and store of this journal (always 1)",
+      labelNames: ["version", "store", "node_id"] as const,
+      registers: [this.registry],
+      collect() {
+        this.set({ version: info.version, store: journal.storeKind, node_id: info.nodeId }, 1);
+      },
+    });
+    new Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident memory of the journal process",
+      registers: [this.registry],
+      collect() {
+        this.set(Deno.memoryUsage().rss);
+      },
+    });
+  }
+
+  /** Journal callbacks that feed these metrics. */
+  hooks(): JournalHooks {
+    return {
+      onCommitted: (entries, storeMs) => {
+        this.batchEntries.observe(entries.length);
+        this.storeSeconds.observe(storeMs / 1000);
+        for (const entry of entries) this.entries.inc({ type: entryTypeName(entry.entryType) });
+      },
+      onRejected: (error) => this.rejections.inc({ code: error.code }),
+      onSnapshot: () => this.snapshots.inc(),
+      onSnapshotFailed: () => this.snapshotFailures.inc(),
+    };
+  }
+}

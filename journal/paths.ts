@@ -1,0 +1,39 @@
+/**
+ * Prints the directories pact-journal writes, one per line, so that
+ * `bin/pact-journal` can grant write access to exactly those. Shares the
+ * journal's own config resolution; reads the config file and environment.
+ */
+import {
+  configPathOf,
+  DEFAULT_DATA_DIR,
+  type JournalFlags,
+  resolveJournalConfig,
+} from "./config.ts";
+import { journalProgram } from "./args.ts";
+
+if (import.meta.main) {
+  const { program, mintToken } = journalProgram();
+  for (const command of [program, mintToken]) {
+    command.exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {} }).action(
+      () => {},
+    );
+  }
+  let flags: JournalFlags = {};
+  try {
+    program.parse(Deno.args, { from: "user" });
+    flags = program.opts();
+  } catch {
+    // Usage errors are reported by the journal itself; fall back to defaults here.
+  }
+  const env = (name: string) => Deno.env.get(name);
+  try {
+    const config = await resolveJournalConfig(flags, env);
+    console.log(`${config.dataDir}\n${config.snapshotDir}\n${config.configPath}`);
+  } catch {
+    console.log(
+      `${flags.dataDir ?? env("PACT_JOURNAL_DATA_DIR") ?? DEFAULT_DATA_DIR}\n${
+        configPathOf(flags, env).path
+      }`,
+    );
+  }
+}

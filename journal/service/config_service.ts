@@ -1,0 +1,171 @@
+import type { ConfigServiceServer } from "../../shared/proto/gen/pact/journal/journal.ts";
+import {
+  type ConfigEntry,
+  ConfigState,
+  type Identity,
+  PrincipalType,
+} from "../../shared/proto/gen/pact/config/config.ts";
+import type { Principal } from "../../shared/auth/principal.ts";
+import { SERVICE_AGENT } from "../../shared/domain/roles.ts";
+import { formatScope, fromProtoScope, GLOBAL } from "../../shared/domain/scope.ts";
+import { PactError } from "../../shared/errors/mod.ts";
+import type { Journal } from "../core/journal.ts";
+import type { ReadQuery } from "../store/port.ts";
+import { authorizeRead, authorizeWrite } from "./authz.ts";
+import { type HandlerDeps, serverStream, unary } from "./handlers.ts";
+import { nodeStateOf } from "./views.ts";
+
+/** What the ConfigService needs. */
+export interface ConfigServiceDeps extends HandlerDeps {
+  readonly journal: Journal;
+  readonly nodeId: string;
+  readonly version: string;
+  readonly startedAtMs: number;
+}
+
+/** Most entries one ListEntries call returns. */
+export const LIST_ENTRIES_MAX = 10_000;
+const LIST_PAGE_ENTRIES = 500;
+
+/** The journal's ConfigService handlers. */
+export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
+  const { journal } = deps;
+  return {
+    appendEntry: unary(deps, "AppendEntry", async (request, { principal }) => {
+      if (!request.entry) throw new PactError("INVALID_ARGUMENT", "AppendEntry needs an entry");
+      const entry = stampAuthor(request.entry, principal);
+      authorizeWrite(
+        principal,
+        entry.entryType,
+        fromProtoScope(entry.scope) ?? GLOBAL,
+        journal.state,
+      );
+      const result = await journal.append({
+        entry,
+        expectedScopeVersion: request.expectedScopeVersion,
+      });
+      return {
+        sequence: result.sequence,
+        timestamp: result.timestampMs === undefined ? undefined : new Date(result.timestampMs),
+        duplicate: result.duplicate,
+      };
+    }),
+
+    getEntry: unary(deps, "GetEntry", async (request, { principal }) => {
+      authorizeRead(principal);
+      const entry = await journal.getEntry(request.sequence);
+      if (!entry) {
+        throw new PactError(
+          "NOT_FOUND",
+          `Entry ${request.sequence} not found: the journal holds sequences 0..${
+            journal.state.nextSequence - 1
+          }`,
+        );
+      }
+      return entry;
+    }),
+
+    listEntries: serverStream(deps, "ListEntries", async (request, { principal, signal }, send) => {
+      authorizeRead(principal);
+      const limit = Math.min(request.limit || LIST_ENTRIES_MAX, LIST_ENTRIES_MAX);
+      const scope = fromProtoScope(request.scope);
+      let query: ReadQuery = {
+        limit: Math.min(limit, LIST_PAGE_ENTRIES),
+        newestFirst: request.newestFirst,
+        ...(request.fromSequence !== undefined ? { fromSequence: request.fromSequence } : {}),
+        ...(request.toSequence !== undefined ? { toSequence: request.toSequence } : {}),
+        ...(scope ? { scope: formatScope(scope) } : {}),
+        ...(request.entryTypes.length > 0 ? { entryTypes: request.entryTypes } : {}),
+      };
+      let sent = 0;
+      while (sent < limit && !signal.aborted) {
+        const page = await journal.read({
+          ...query,
+          limit: Math.min(LIST_PAGE_ENTRIES, limit - sent),
+        });
+        for (const entry of page) await send(entry);
+        sent += page.length;
+        if (page.length < query.limit) break;
+        const last = page[page.length - 1]!.sequence;
+        query = request.newestFirst
+          ? { ...query, toSequence: last - 1 }
+          : { ...query, fromSequence: last + 1 };
+      }
+    }),
+
+    getNodeState: unary(deps, "GetNodeState", (request, { principal }) => {
+      authorizeRead(principal);
+      const node = journal.state.nodes.get(request.nodeId);
+      if (!node) {
+        throw new PactError(
+          "NOT_FOUND",
+          `Node ${request.nodeId} not found: the journal has no entries for it`,
+        );
+      }
+      return Promise.resolve(nodeStateOf(node));
+    }),
+
+    listNodeStates: unary(deps, "ListNodeStates", (request, { principal }) => {
+      authorizeRead(principal);
+      const nodes = [...journal.state.nodes.values()]
+        .filter((n) => request.vclusterId === "" || n.vclusterId === request.vclusterId)
+        .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
+        .map(nodeStateOf);
+      return Promise.resolve({ nodes });
+    }),
+
+    getOverlay: unary(deps, "GetOverlay", (request, { principal }) => {
+      authorizeRead(principal);
+      const overlay = journal.state.vclusters.get(request.vclusterId)?.overlay;
+      if (!overlay) {
+        throw new PactError("NOT_FOUND", `No overlay for vCluster ${request.vclusterId}`);
+      }
+      return Promise.resolve(overlay);
+    }),
+
+    getJournalStatus: unary(deps, "GetJournalStatus", (_request, { principal }) => {
+      authorizeRead(principal);
+      const state = journal.state;
+      return Promise.resolve({
+        nextSequence: state.nextSequence,
+        entries: state.nextSequence,
+        store: journal.storeKind,
+        role: "standalone",
+        nodeId: deps.nodeId,
+        version: deps.version,
+        startedAt: new Date(deps.startedAtMs),
+        nodes: state.nodes.size,
+        vclusters: state.vclusters.size,
+        snapshotSequence: journal.snapshotSequence,
+        pendingApprovals: 0,
+        activeEmergencies: state.nodes.count((n) => n.configState === ConfigState.EMERGENCY),
+      });
+    }),
+  };
+}
+
+/**
+ * The journal records who wrote an entry from the caller's token. Agents
+ * (role `pact-service-agent`) may record on behalf of the admin whose
+ * exec or shell command they ran, so their own author field is kept.
+ */
+function stampAuthor(entry: ConfigEntry, principal: Principal): ConfigEntry {
+  const onBehalf = principal.role === SERVICE_AGENT && entry.author !== undefined;
+  const author: Identity = onBehalf ? entry.author! : {
+    principal: principal.principal,
+    principalType: principalTypeOf(principal),
+    role: principal.role,
+  };
+  return { ...entry, author };
+}
+
+function principalTypeOf(principal: Principal): PrincipalType {
+  switch (principal.principalType) {
+    case "agent":
+      return PrincipalType.AGENT;
+    case "service":
+      return PrincipalType.SERVICE;
+    case "human":
+      return PrincipalType.HUMAN;
+  }
+}

@@ -1,0 +1,56 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { ConfigServiceService } from "../../shared/proto/gen/pact/journal/journal.ts";
+import { BootConfigServiceService } from "../../shared/proto/gen/pact/stream/stream.ts";
+import { formatHostPort, type HostPort } from "../../shared/config/listen_address.ts";
+import { PactError } from "../../shared/errors/mod.ts";
+import { ENTRY_BYTES_MAX } from "../state/limits.ts";
+import { bootConfigService, type BootConfigServiceDeps } from "./boot_config_service.ts";
+import { configService, type ConfigServiceDeps } from "./config_service.ts";
+
+/** A running gRPC server. */
+export interface GrpcServer {
+  /** The bound address (with the real port when 0 was asked for). */
+  readonly address: HostPort;
+  /** Stops accepting calls; waits up to `graceMs` for running ones, then cancels them. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+/** Starts the journal's gRPC services on `listen`. */
+export async function startGrpcServer(
+  listen: HostPort,
+  deps: ConfigServiceDeps & BootConfigServiceDeps,
+): Promise<GrpcServer> {
+  const server = new Server({
+    "grpc.max_receive_message_length": ENTRY_BYTES_MAX + 64 * 1024,
+    "grpc.max_send_message_length": ENTRY_BYTES_MAX + 64 * 1024,
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+  });
+  server.addService(ConfigServiceService, configService(deps));
+  server.addService(BootConfigServiceService, bootConfigService(deps));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(formatHostPort(listen), ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) {
+        reject(
+          new PactError("CONFIG", `Cannot listen on ${formatHostPort(listen)}: ${err.message}`),
+        );
+      } else resolve(bound);
+    });
+  });
+  return {
+    address: { host: listen.host, port },
+    shutdown: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}
