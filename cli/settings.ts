@@ -1,5 +1,5 @@
 import { PactError } from "../shared/errors/mod.ts";
-import { readTomlFile, TomlReader } from "../shared/config/toml_file.ts";
+import { parseToml, TomlReader, type TomlTable } from "../shared/config/toml_file.ts";
 
 /** Output format of every command. */
 export type OutputFormat = "text" | "json";
@@ -50,7 +50,7 @@ export async function resolveSettings(
 ): Promise<Settings> {
   const dir = configDir(sources.env);
   const configPath = `${dir}/cli.toml`;
-  const toml = new TomlReader(await readTomlFile(configPath, true), configPath);
+  const toml = new TomlReader(await readConfigFile(configPath, sources), configPath);
   const pick = <T>(...values: (T | undefined)[]) => values.find((v) => v !== undefined && v !== "");
   const output = flags.json
     ? "json"
@@ -72,6 +72,22 @@ export async function resolveSettings(
     timeoutSeconds: timeoutSeconds(timeout),
     configPath,
   };
+}
+
+async function readConfigFile(
+  path: string,
+  sources: SettingsSources,
+): Promise<TomlTable | undefined> {
+  let text: string;
+  try {
+    text = await sources.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotCapable) {
+      return undefined;
+    }
+    throw new PactError("CONFIG", `Cannot read ${path}: ${(err as Error).message}`);
+  }
+  return parseToml(text, path);
 }
 
 async function readTokenFile(path: string, sources: SettingsSources): Promise<string | undefined> {

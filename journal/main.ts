@@ -52,6 +52,10 @@ async function serve(flags: JournalFlags): Promise<void> {
     },
   });
   metrics.observe(journal, { nodeId: config.nodeId, version: PACT_VERSION });
+  log.info("State restored: snapshot at {snapshot}, replayed {replayed} entries", {
+    snapshot: journal.recovery.snapshotSequence,
+    replayed: journal.recovery.replayedEntries,
+  });
   const verifier = tokenVerifier(config);
   const deps = {
     journal,

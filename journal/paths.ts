@@ -30,10 +30,9 @@ if (import.meta.main) {
     const config = await resolveJournalConfig(flags, env);
     console.log(`${config.dataDir}\n${config.snapshotDir}\n${config.configPath}`);
   } catch {
-    console.log(
-      `${flags.dataDir ?? env("PACT_JOURNAL_DATA_DIR") ?? DEFAULT_DATA_DIR}\n${
-        configPathOf(flags, env).path
-      }`,
-    );
+    // The journal itself will report the configuration error; grant the defaults meanwhile.
+    const dataDir = flags.dataDir ?? env("PACT_JOURNAL_DATA_DIR") ?? DEFAULT_DATA_DIR;
+    const snapshotDir = flags.snapshotDir ?? `${dataDir}/snapshots`;
+    console.log(`${dataDir}\n${snapshotDir}\n${configPathOf(flags, env).path}`);
   }
 }

@@ -1,7 +1,7 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import type { CliContext } from "../context.ts";
 import { commitNode, type CommitResult } from "../ops/commit.ts";
-import { positiveInteger } from "./parse.ts";
+import { nonNegativeInteger, positiveInteger } from "./parse.ts";
 
 /** `pact commit -m MSG --node X [--ttl S]`. */
 export function commitCommand(ctx: CliContext) {
@@ -13,6 +13,13 @@ export function commitCommand(ctx: CliContext) {
       new Option("--ttl <seconds>", "let the delta expire after this long (900-864000 s)")
         .argParser(positiveInteger),
     )
+    .addOption(
+      new Option(
+        "--if-version <seq>",
+        "fail with exit code 4 unless the node is still at this version",
+      )
+        .argParser(nonNegativeInteger),
+    )
     .addHelpText(
       "after",
       '\nExamples:\n  pact commit -m "hugepages for training" --node node042\n' +
@@ -23,6 +30,7 @@ export function commitCommand(ctx: CliContext) {
         node: options.node,
         message: options.message,
         ttlSeconds: options.ttl,
+        ifVersion: options.ifVersion,
       });
       await ctx.print(result, renderCommit);
     });

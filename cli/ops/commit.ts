@@ -8,6 +8,8 @@ export interface CommitRequest {
   readonly node: string;
   readonly message: string;
   readonly ttlSeconds?: number | undefined;
+  /** Commit only if the node's version is still this (else CONFLICT); default: as read now. */
+  readonly ifVersion?: number | undefined;
 }
 
 /** Where a commit landed. */
@@ -33,7 +35,7 @@ export async function commitNode(
       'A commit needs a message: pass -m "what changed and why"',
     );
   }
-  const version = await currentVersion(journal, node);
+  const version = request.ifVersion ?? await currentVersion(journal, node);
   const response = await journal.appendEntry({
     entry: {
       sequence: 0,

@@ -95,6 +95,7 @@ export class Journal {
   #closing = false;
   #snapshotSequence: number;
   #snapshotting: Promise<void> | undefined;
+  readonly #recovery: { readonly snapshotSequence: number; readonly replayedEntries: number };
 
   private constructor(options: JournalOptions, state: JournalState, snapshotSequence: number) {
     this.#store = options.store;
@@ -106,6 +107,7 @@ export class Journal {
     this.#hooks = options.hooks ?? {};
     this.#state = state;
     this.#snapshotSequence = snapshotSequence;
+    this.#recovery = { snapshotSequence, replayedEntries: state.nextSequence - snapshotSequence };
   }
 
   /** Restores the state (latest snapshot, then the store's tail) and opens the journal. */
@@ -127,6 +129,11 @@ export class Journal {
   /** Sequence of the newest snapshot this replica holds or restored from. */
   get snapshotSequence(): number {
     return this.#snapshotSequence;
+  }
+
+  /** How the state was rebuilt at open: the snapshot used and the entries replayed after it. */
+  get recovery(): { readonly snapshotSequence: number; readonly replayedEntries: number } {
+    return this.#recovery;
   }
 
   /** Number of subscribers currently attached. */

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { isPactError } from "../shared/errors/mod.ts";
+import { readTomlFile } from "../shared/config/toml_file.ts";
+import { configPathOf, resolveJournalConfig } from "./config.ts";
+
+async function withToml(text: string, body: (path: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "pact-journal-config-" });
+  try {
+    await Deno.writeTextFile(`${dir}/journal.toml`, text);
+    await body(`${dir}/journal.toml`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const noEnv = () => undefined;
+const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
+
+Deno.test("resolveJournalConfig() uses the documented defaults", async () => {
+  await withToml("", async (path) => {
+    const config = await resolveJournalConfig({ config: path }, noEnv);
+    assert.deepEqual(config.listen, { host: "0.0.0.0", port: 9443 });
+    assert.deepEqual(config.metricsListen, { host: "0.0.0.0", port: 9091 });
+    assert.equal(config.dataDir, "/var/lib/pact/journal");
+    assert.equal(config.snapshotDir, "/var/lib/pact/journal/snapshots");
+    assert.equal(config.snapshotInterval, 10_000);
+    assert.equal(config.maxConcurrentBootStreams, 15_000);
+    assert.equal(config.auth.audience, "pact-journal");
+    assert.equal(config.auth.hmacSecret, undefined);
+    assert.deepEqual(config.peers, []);
+  });
+});
+
+Deno.test("resolveJournalConfig() lets flags beat the environment beat journal.toml", async () => {
+  const toml = `
+[journal]
+listen_addr = "10.0.0.1:1000"
+data_dir = "/from/toml"
+
+[journal.raft]
+snapshot_interval = 500
+
+[policy.iam]
+oidc_issuer = "https://toml-issuer"
+oidc_audience = "toml-aud"
+
+[telemetry]
+prometheus_listen = "10.0.0.1:2000"
+log_format = "json"
+`;
+  await withToml(toml, async (path) => {
+    const fromToml = await resolveJournalConfig({ config: path }, noEnv);
+    assert.deepEqual(fromToml.listen, { host: "10.0.0.1", port: 1000 });
+    assert.equal(fromToml.dataDir, "/from/toml");
+    assert.equal(fromToml.snapshotInterval, 500);
+    assert.equal(fromToml.auth.issuer, "https://toml-issuer");
+    assert.equal(fromToml.log.format, "json");
+    const env = envOf({
+      PACT_JOURNAL_LISTEN: "10.0.0.2:1001",
+      PACT_JOURNAL_DATA_DIR: "/from/env",
+      PACT_OIDC_ISSUER: "https://env-issuer",
+    });
+    const fromEnv = await resolveJournalConfig({ config: path }, env);
+    assert.deepEqual(fromEnv.listen, { host: "10.0.0.2", port: 1001 });
+    assert.equal(fromEnv.dataDir, "/from/env");
+    assert.equal(fromEnv.auth.issuer, "https://env-issuer");
+    assert.equal(fromEnv.auth.audience, "toml-aud");
+    const fromFlags = await resolveJournalConfig({
+      config: path,
+      listen: "127.0.0.1:1002",
+      dataDir: "/from/flag",
+    }, env);
+    assert.deepEqual(fromFlags.listen, { host: "127.0.0.1", port: 1002 });
+    assert.equal(fromFlags.dataDir, "/from/flag");
+    assert.equal(fromFlags.snapshotDir, "/from/flag/snapshots");
+  });
+});
+
+Deno.test("resolveJournalConfig() reads peers from --peers or [journal.raft] members", async () => {
+  await withToml(
+    `[journal.raft]\nmembers = ["1:j1.mgmt:9444", "2:j2.mgmt:9444"]\n`,
+    async (path) => {
+      const fromToml = await resolveJournalConfig({ config: path }, noEnv);
+      assert.deepEqual(fromToml.peers, [
+        { id: "1", address: { host: "j1.mgmt", port: 9444 } },
+        { id: "2", address: { host: "j2.mgmt", port: 9444 } },
+      ]);
+      const fromEnv = await resolveJournalConfig(
+        { config: path },
+        envOf({ PACT_JOURNAL_PEERS: "1=journal-1:9443,2=journal-2:9443,3=journal-3:9443" }),
+      );
+      assert.deepEqual(fromEnv.peers.map((p) => p.id), ["1", "2", "3"]);
+      assert.equal(fromEnv.peers[2]!.address.host, "journal-3");
+    },
+  );
+});
+
+const broken: [string, string, RegExp][] = [
+  ["malformed TOML", "[journal\nlisten_addr = 1", /journal\.toml: line 1, column \d+/],
+  [
+    "a wrong type",
+    '[journal.raft]\nsnapshot_interval = "often"',
+    /\[journal\.raft\] snapshot_interval must be an integer/,
+  ],
+  ["a bad address", '[journal]\nlisten_addr = "nowhere"', /Invalid gRPC listen address/],
+  ["a bad log level", '[telemetry]\nlog_level = "loud"', /Invalid log level/],
+  ["a table where a value belongs", "journal = 3", /\[journal\] must be a table/],
+  ["a bad raft member", '[journal.raft]\nmembers = ["host-only"]', /Invalid raft member/],
+];
+
+for (const [what, text, message] of broken) {
+  Deno.test(`resolveJournalConfig() refuses ${what} with a one-line CONFIG error`, async () => {
+    await withToml(text, async (path) => {
+      await assert.rejects(resolveJournalConfig({ config: path }, noEnv), (err: unknown) => {
+        assert.ok(isPactError(err, "CONFIG"), `${err}`);
+        assert.match(err.message, message);
+        assert.ok(!err.message.includes("\n"), "one line");
+        return true;
+      });
+    });
+  });
+}
+
+Deno.test("resolveJournalConfig() refuses a missing explicit config file but not the default one", async () => {
+  await assert.rejects(
+    resolveJournalConfig({ config: "/nonexistent/journal.toml" }, noEnv),
+    (err: unknown) => isPactError(err, "CONFIG") && /file not found/.test(err.message),
+  );
+  await assert.rejects(
+    resolveJournalConfig({}, envOf({ PACT_JOURNAL_CONFIG: "/nonexistent/journal.toml" })),
+    (err: unknown) => isPactError(err, "CONFIG"),
+  );
+  assert.deepEqual(configPathOf({}, noEnv), { path: "/etc/pact/journal.toml", explicit: false });
+  assert.equal(await readTomlFile("/nonexistent/journal.toml", true), undefined);
+});
