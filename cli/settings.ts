@@ -57,7 +57,10 @@ export async function resolveSettings(
     : pick(flags.output, sources.env("PACT_OUTPUT"), toml.string("", "output_format"));
   const timeout = pick(flags.timeout, toml.integer("", "timeout_seconds")?.toString()) ??
     String(DEFAULT_TIMEOUT_SECONDS);
-  const tokenPath = toml.string("", "token_path") ?? `${dir}/token`;
+  const tokenPath = expandHome(
+    toml.string("", "token_path") ?? `${dir}/token`,
+    sources.env("HOME"),
+  );
   return {
     endpoint: pick(flags.endpoint, sources.env("PACT_ENDPOINT"), toml.string("", "endpoint")) ??
       DEFAULT_ENDPOINT,
@@ -99,6 +102,11 @@ async function readTokenFile(path: string, sources: SettingsSources): Promise<st
     }
     throw new PactError("CONFIG", `Cannot read token file ${path}: ${(err as Error).message}`);
   }
+}
+
+/** `~/x` → `$HOME/x`, as users expect in config files. */
+function expandHome(path: string, home: string | undefined): string {
+  return path.startsWith("~/") && home ? `${home}${path.slice(1)}` : path;
 }
 
 function outputFormat(text: string): OutputFormat {

@@ -3,6 +3,7 @@
  * snapshots, system clock), starts the gRPC and telemetry servers and shuts
  * down cleanly on SIGTERM/SIGINT.
  */
+import { CommanderError } from "@commander-js/extra-typings";
 import { dispose, getLogger } from "@logtape/logtape";
 import { systemClock } from "../shared/clock/clock.ts";
 import { formatHostPort } from "../shared/config/listen_address.ts";
@@ -159,8 +160,8 @@ async function main(args: string[]): Promise<number> {
   try {
     program.parse(args, { from: "user" });
   } catch (err) {
-    const code = (err as { exitCode?: number }).exitCode;
-    return code === undefined ? 1 : code;
+    if (!(err instanceof CommanderError)) throw err;
+    return err.exitCode;
   }
   try {
     await run();
