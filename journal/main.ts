@@ -85,6 +85,9 @@ async function serve(flags: JournalFlags): Promise<void> {
   );
   await terminationSignal();
   log.info("Shutting down: finishing calls, saving a snapshot");
+  journal.disconnectSubscribers(
+    new PactError("UNAVAILABLE", "Journal is shutting down: reconnect"),
+  );
   await grpc.shutdown(5_000);
   await journal.close();
   await http.shutdown();

@@ -375,3 +375,54 @@ Deno.test("the fish completion completes commands and options", async () => {
     await Deno.remove(script);
   }
 });
+
+Deno.test("pact watch reconnects after a journal restart and resumes without gaps", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "pact-watch-restart-" });
+  const home = await Deno.makeTempDir();
+  let journal = await JournalProcess.start({ dataDir });
+  try {
+    const port = Number(journal.grpcAddress.split(":").at(-1));
+    const env = { PACT_ENDPOINT: journal.endpoint, PACT_TOKEN: await journal.token() };
+    assert.equal((await runPact(["commit", "-m", "before watch", "--node", "n1"], env)).code, 0);
+    const watcher = new Deno.Command(new URL("../bin/pact", import.meta.url).pathname, {
+      args: ["watch", "--json", "--count", "3"],
+      env: { ...env, HOME: home },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const lines = watcher.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    // Commit until the watcher has printed its first event, so it is surely subscribed.
+    let first = "";
+    const reading = lines.read().then((r) => (first = r.value ?? ""));
+    for (let i = 0; first === "" && i < 50; i++) {
+      await runPact(["commit", "-m", `first ${i}`, "--node", "n1"], env);
+      await Promise.race([reading, new Promise((r) => setTimeout(r, 200))]);
+    }
+    await reading;
+    const firstSeq = JSON.parse(first.trim().split("\n")[0]!).sequence;
+    await journal.stop();
+    journal = await JournalProcess.start({ dataDir, grpcPort: port });
+    assert.equal((await runPact(["commit", "-m", "after restart A", "--node", "n1"], env)).code, 0);
+    assert.equal((await runPact(["commit", "-m", "after restart B", "--node", "n1"], env)).code, 0);
+    let text = first;
+    while (text.trim().split("\n").length < 3) {
+      const chunk = await lines.read();
+      if (chunk.done) break;
+      text += chunk.value;
+    }
+    lines.releaseLock();
+    const status = await watcher.status;
+    const stderr = await new Response(watcher.stderr).text();
+    assert.equal(status.code, 0, stderr);
+    assert.match(stderr, /reconnecting in 1 s \(attempt 1, resuming at seq:\d+\)/);
+    const seqs = text.trim().split("\n").map((l) => JSON.parse(l).sequence);
+    assert.equal(seqs.length, 3);
+    // Possibly more "first" commits landed before the restart; the watch shows them all in order.
+    assert.deepEqual(seqs, [firstSeq, firstSeq + 1, firstSeq + 2]);
+  } finally {
+    await journal.stop();
+    await Deno.remove(dataDir, { recursive: true });
+    await Deno.remove(home, { recursive: true });
+  }
+});

@@ -2,7 +2,7 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { parseScope, type ScopeRef } from "../../shared/domain/scope.ts";
 import type { CliContext } from "../context.ts";
 import type { UpdateView } from "../ops/views.ts";
-import { watchUpdates } from "../ops/watch.ts";
+import { type ReconnectPolicy, watchUpdates } from "../ops/watch.ts";
 import { nonNegativeInteger, positiveInteger } from "./parse.ts";
 
 /** `pact watch [--vcluster X] [--scope S] [--from SEQ] [--count N]`. */
@@ -17,7 +17,8 @@ export function watchCommand(ctx: CliContext) {
     .addHelpText(
       "after",
       "\nOne line per event: [time] seq:N KIND TYPE scope by author: message.\n" +
-        "With --json, one JSON object per line.\n\nExamples:\n  pact watch\n  pact watch --vcluster ml-training\n" +
+        "With --json, one JSON object per line. If the journal goes away, watch\n" +
+        "reconnects with backoff and resumes after the last event it printed.\n\nExamples:\n  pact watch\n  pact watch --vcluster ml-training\n" +
         "  pact watch --from 0 --count 10 --json\n",
     )
     .action(async (options) => {
@@ -34,13 +35,15 @@ export function watchCommand(ctx: CliContext) {
       Deno.addSignalListener("SIGTERM", stop);
       try {
         let seen = 0;
-        for await (
-          const update of watchUpdates(
-            journal,
-            { scope, fromSequence: options.from },
-            controller.signal,
-          )
-        ) {
+        const query = { scope, fromSequence: options.from };
+        const reconnect: ReconnectPolicy = {
+          onReconnect: (error, attempt, delayMs, resumeFrom) =>
+            ctx.io.err(
+              `pact: ${error.message}; reconnecting in ${delayMs / 1000} s ` +
+                `(attempt ${attempt}, resuming at seq:${resumeFrom})\n`,
+            ),
+        };
+        for await (const update of watchUpdates(journal, query, controller.signal, reconnect)) {
           ctx.io.out(
             settings.output === "json" ? `${JSON.stringify(update)}\n` : renderUpdate(update),
           );

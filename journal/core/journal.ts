@@ -218,6 +218,14 @@ export class Journal {
     }
   }
 
+  /**
+   * Fails every live subscription with `reason` (e.g. UNAVAILABLE at
+   * shutdown) so that subscribers reconnect, possibly to another replica.
+   */
+  disconnectSubscribers(reason: PactError): void {
+    for (const live of this.#subscribers) live.fail(reason);
+  }
+
   /** Saves a snapshot of the current state now. */
   async snapshot(): Promise<void> {
     await this.#snapshotting;
