@@ -200,3 +200,47 @@ Deno.test("pact-journal mint-token signs a token the journal accepts", async () 
     }
   });
 });
+
+Deno.test("pact-journal survives clients that close a connection after hundreds of calls", async () => {
+  // Regression guard for the runtime: Deno 2.9.4-2.9.6's node:http2 aborts
+  // (nghttp2 assertion in find_stream_on_goaway_func) when a GOAWAY arrives on
+  // a connection that carried more than ~100 streams. Fast read calls make the
+  // crash likely within a few rounds on such a runtime (docs/deno-version.md).
+  await withJournal(async (journal) => {
+    const token = await journal.token();
+    for (let round = 0; round < 8; round++) {
+      const client = new JournalClient({ endpoint: journal.endpoint, token, timeoutSeconds: 10 });
+      await client.appendEntry({ entry: commit("n1", `round ${round}`) });
+      for (let i = 0; i < 250; i++) await client.getJournalStatus();
+      client.close();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const health = await (await fetch(`${journal.httpUrl}/health`)).json();
+    assert.equal(health.entries, 8);
+  });
+});
+
+Deno.test("a client holding an idle connection survives a graceful journal shutdown", async () => {
+  // The other half of the same runtime bug: on Deno 2.9 the process that
+  // *receives* the server's GOAWAY at shutdown crashed (even after one call,
+  // more often after many). If this test process crashes, the run fails.
+  const journal = await JournalProcess.start();
+  const client = new JournalClient({
+    endpoint: journal.endpoint,
+    token: await journal.token(),
+    timeoutSeconds: 5,
+  });
+  try {
+    for (let call = 0; call < 150; call++) await client.getJournalStatus();
+    const status = await journal.stop();
+    assert.equal(status.code, 0, journal.log);
+    await new Promise((r) => setTimeout(r, 500));
+    await assert.rejects(
+      client.getJournalStatus(),
+      (err: unknown) => isPactError(err, "UNAVAILABLE"),
+    );
+  } finally {
+    client.close();
+    await journal.dispose();
+  }
+});
