@@ -1,4 +1,4 @@
-import { EntryType } from "../../shared/proto/gen/pact/config/config.ts";
+import { type ConfigEntry, EntryType } from "../../shared/proto/gen/pact/config/config.ts";
 import { checkId, toProtoScope } from "../../shared/domain/scope.ts";
 import { isPactError, PactError } from "../../shared/errors/mod.ts";
 import type { JournalApi } from "./journal_port.ts";
@@ -37,23 +37,31 @@ export async function commitNode(
   }
   const version = request.ifVersion ?? await currentVersion(journal, node);
   const response = await journal.appendEntry({
-    entry: {
-      sequence: 0,
-      timestamp: undefined,
-      entryType: EntryType.COMMIT,
-      scope: toProtoScope({ kind: "node", id: node }),
-      author: undefined,
-      policyRef: "",
-      emergencyReason: "",
-      message: request.message,
-      requestId: crypto.randomUUID(),
-      metadata: {},
-      payload: undefined,
-      ...(request.ttlSeconds !== undefined ? { ttlSeconds: request.ttlSeconds } : {}),
-    },
+    entry: commitEntry(node, request.message, request.ttlSeconds),
     ...(version !== undefined ? { expectedScopeVersion: version } : {}),
   });
   return { sequence: response.sequence, node, duplicate: response.duplicate };
+}
+
+/**
+ * The Commit entry `pact commit` sends for `node`: the journal stamps the
+ * sequence, time and author; a fresh request id makes a retry idempotent.
+ */
+export function commitEntry(node: string, message: string, ttlSeconds?: number): ConfigEntry {
+  return {
+    sequence: 0,
+    timestamp: undefined,
+    entryType: EntryType.COMMIT,
+    scope: toProtoScope({ kind: "node", id: node }),
+    author: undefined,
+    policyRef: "",
+    emergencyReason: "",
+    message,
+    requestId: crypto.randomUUID(),
+    metadata: {},
+    payload: undefined,
+    ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
+  };
 }
 
 async function currentVersion(journal: JournalApi, node: string): Promise<number | undefined> {

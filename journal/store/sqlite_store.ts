@@ -11,6 +11,30 @@ import {
 const SCHEMA_VERSION = "1";
 
 /**
+ * The store's settings and schema: WAL with `synchronous=FULL` (an append
+ * is fsynced before it resolves). Exported so the benchmark's raw SQLite
+ * floor writes exactly what the store writes.
+ */
+export const SQLITE_SCHEMA = `
+  PRAGMA journal_mode = WAL;
+  PRAGMA synchronous = FULL;
+  PRAGMA busy_timeout = 5000;
+  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+  CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    entry_type INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    data BLOB NOT NULL
+  ) STRICT;
+  CREATE INDEX IF NOT EXISTS entries_by_scope ON entries (scope, seq);
+`;
+
+/** The one statement that writes an entry row. */
+export const SQLITE_INSERT =
+  "INSERT INTO entries (seq, ts_ms, entry_type, scope, data) VALUES (?, ?, ?, ?, ?)";
+
+/**
  * The embedded store: one SQLite file in WAL mode with `synchronous=FULL`,
  * so an append is on disk (fsynced) before it resolves.
  */
@@ -24,24 +48,9 @@ export class SqliteStore implements JournalStore {
   /** Opens (creating if needed) the store at `path`. */
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
-    this.#db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = FULL;
-      PRAGMA busy_timeout = 5000;
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
-      CREATE TABLE IF NOT EXISTS entries (
-        seq INTEGER PRIMARY KEY,
-        ts_ms INTEGER NOT NULL,
-        entry_type INTEGER NOT NULL,
-        scope TEXT NOT NULL,
-        data BLOB NOT NULL
-      ) STRICT;
-      CREATE INDEX IF NOT EXISTS entries_by_scope ON entries (scope, seq);
-    `);
+    this.#db.exec(SQLITE_SCHEMA);
     this.#checkSchema();
-    this.#insert = this.#db.prepare(
-      "INSERT INTO entries (seq, ts_ms, entry_type, scope, data) VALUES (?, ?, ?, ?, ?)",
-    );
+    this.#insert = this.#db.prepare(SQLITE_INSERT);
     this.#maxSeq = this.#db.prepare("SELECT max(seq) AS seq FROM entries");
   }
 

@@ -1,28 +1,12 @@
 /** The entry every benchmark writes: a node-scoped commit, as `pact commit` builds it. */
-import {
-  ConfigEntry,
-  EntryType,
-  PrincipalType,
-} from "../../shared/proto/gen/pact/config/config.ts";
-import { toProtoScope } from "../../shared/domain/scope.ts";
+import { ConfigEntry, PrincipalType } from "../../shared/proto/gen/pact/config/config.ts";
+import { commitEntry as cliCommitEntry } from "../../cli/ops/commit.ts";
 
 const MESSAGE = "bench: accept current state after kernel parameter change";
 
-/** A commit for `node` as the CLI sends it (the journal stamps sequence, time and author). */
+/** A commit for `node` exactly as `pact commit` builds it. */
 export function commitEntry(node: string): ConfigEntry {
-  return {
-    sequence: 0,
-    timestamp: undefined,
-    entryType: EntryType.COMMIT,
-    scope: toProtoScope({ kind: "node", id: node }),
-    author: undefined,
-    policyRef: "",
-    emergencyReason: "",
-    message: MESSAGE,
-    requestId: crypto.randomUUID(),
-    metadata: {},
-    payload: undefined,
-  };
+  return cliCommitEntry(node, MESSAGE);
 }
 
 /**

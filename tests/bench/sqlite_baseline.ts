@@ -4,22 +4,8 @@
  * append waits for one such fsynced transaction.
  */
 import { DatabaseSync } from "node:sqlite";
+import { SQLITE_INSERT, SQLITE_SCHEMA } from "../../journal/store/sqlite_store.ts";
 import { type PhaseResult, phaseResult } from "./stats.ts";
-
-// Kept identical to journal/store/sqlite_store.ts so that the baseline pays
-// the same index maintenance and fsync cost per row.
-const SCHEMA = `
-  PRAGMA journal_mode = WAL;
-  PRAGMA synchronous = FULL;
-  CREATE TABLE entries (
-    seq INTEGER PRIMARY KEY,
-    ts_ms INTEGER NOT NULL,
-    entry_type INTEGER NOT NULL,
-    scope TEXT NOT NULL,
-    data BLOB NOT NULL
-  ) STRICT;
-  CREATE INDEX entries_by_scope ON entries (scope, seq);
-`;
 
 /** Results of the raw SQLite phases. */
 export interface SqliteResults {
@@ -49,10 +35,8 @@ export function runSqliteBaseline(
 function insertPhase(path: string, payload: Uint8Array, rows: number, perTx: number): PhaseResult {
   const db = new DatabaseSync(path);
   try {
-    db.exec(SCHEMA);
-    const insert = db.prepare(
-      "INSERT INTO entries (seq, ts_ms, entry_type, scope, data) VALUES (?, ?, ?, ?, ?)",
-    );
+    db.exec(SQLITE_SCHEMA);
+    const insert = db.prepare(SQLITE_INSERT);
     const latencies: number[] = [];
     let seq = 0;
     const started = performance.now();
