@@ -51,7 +51,15 @@ const QUICK: Counts = {
   cliRuns: 3,
 };
 
-const RESULTS_FILE = `${ROOT}/tests/bench/results/latest.json`;
+/**
+ * Where the figures go: a run with the full counts writes latest.json (the
+ * run docs/performance.md quotes); --quick or overridden counts write
+ * last-run.json (not committed), so a smoke run never replaces them.
+ */
+function resultsFile(args: readonly string[]): string {
+  const name = args.length === 0 ? "latest.json" : "last-run.json";
+  return `${ROOT}/tests/bench/results/${name}`;
+}
 
 /** Counts from the command line: --quick picks the small set; --n/--m/--k/--sqlite-rows override. */
 export function parseCounts(args: readonly string[]): Counts {
@@ -144,7 +152,7 @@ async function stopJournal(journal: JournalProcess): Promise<void> {
   await journal.dispose();
 }
 
-async function writeJson(counts: Counts, results: BenchResults): Promise<void> {
+async function writeJson(file: string, counts: Counts, results: BenchResults): Promise<void> {
   const document = {
     date: new Date().toISOString(),
     deno: Deno.version,
@@ -155,7 +163,7 @@ async function writeJson(counts: Counts, results: BenchResults): Promise<void> {
     ratios: ratios(results),
   };
   await Deno.mkdir(`${ROOT}/tests/bench/results`, { recursive: true });
-  await Deno.writeTextFile(RESULTS_FILE, `${JSON.stringify(document, null, 2)}\n`);
+  await Deno.writeTextFile(file, `${JSON.stringify(document, null, 2)}\n`);
 }
 
 function log(message: string): void {
@@ -168,8 +176,9 @@ async function main(): Promise<void> {
   const started = performance.now();
   const results = await bench(counts);
   console.log(renderReport(results));
-  await writeJson(counts, results);
-  log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${RESULTS_FILE}`);
+  const file = resultsFile(Deno.args);
+  await writeJson(file, counts, results);
+  log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${file}`);
 }
 
 if (import.meta.main) {
