@@ -40,6 +40,8 @@ export interface JournalHooks {
   onRejected?(error: PactError): void;
   onSnapshot?(nextSequence: number, bytes: number): void;
   onSnapshotFailed?(error: unknown): void;
+  /** Reading other writers' entries from the store failed (store unreachable). */
+  onCatchUpFailed?(error: unknown): void;
 }
 
 /** What a Journal is built from. Only `main.ts` wires real adapters. */
@@ -86,6 +88,7 @@ export class Journal {
   readonly #snapshots: SnapshotStore | undefined;
   readonly #snapshotInterval: number;
   readonly #batchMax: number;
+  readonly #batchBytesMax: number;
   readonly #queueMax: number;
   readonly #hooks: JournalHooks;
   readonly #subscribers = new Set<LiveQueue>();
@@ -95,6 +98,9 @@ export class Journal {
   #closing = false;
   #snapshotSequence: number;
   #snapshotting: Promise<void> | undefined;
+  /** Set when the store may hold entries this replica has not applied yet. */
+  #catchUpWanted = false;
+  #stopTailing: (() => void) | undefined;
   readonly #recovery: { readonly snapshotSequence: number; readonly replayedEntries: number };
 
   private constructor(options: JournalOptions, state: JournalState, snapshotSequence: number) {
@@ -102,7 +108,11 @@ export class Journal {
     this.#clock = options.clock;
     this.#snapshots = options.snapshots;
     this.#snapshotInterval = options.snapshotInterval ?? 10_000;
-    this.#batchMax = options.batchEntriesMax ?? 1024;
+    this.#batchMax = Math.min(
+      options.batchEntriesMax ?? 1024,
+      options.store.limits?.maxBatchEntries ?? Infinity,
+    );
+    this.#batchBytesMax = options.store.limits?.maxBatchBytes ?? Infinity;
     this.#queueMax = options.queueEntriesMax ?? 65_536;
     this.#hooks = options.hooks ?? {};
     this.#state = state;
@@ -139,6 +149,24 @@ export class Journal {
   /** Number of subscribers currently attached. */
   get subscriberCount(): number {
     return this.#subscribers.size;
+  }
+
+  /**
+   * Follows writes made by other replicas of a shared store (etcd): each
+   * time the store's head moves past this replica's state, the new entries
+   * are read, applied and published to subscribers, in order with this
+   * replica's own commits. No-op for a store only this process writes.
+   * `onError` hears when the store's watch fails for good.
+   */
+  startTailing(onError: (error: Error) => void): void {
+    if (!this.#store.watchHead || this.#stopTailing) return;
+    this.#stopTailing = this.#store.watchHead(
+      this.#state.nextSequence,
+      (next) => {
+        if (next > this.#state.nextSequence) this.#requestCatchUp();
+      },
+      onError,
+    );
   }
 
   /** Appends one entry; resolves once it is durable. */
@@ -239,6 +267,7 @@ export class Journal {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    this.#stopTailing?.();
     await this.#flushing;
     for (const live of this.#subscribers) live.end();
     await this.#snapshotting;
@@ -248,9 +277,33 @@ export class Journal {
     await this.#store.close();
   }
 
+  #requestCatchUp(): void {
+    this.#catchUpWanted = true;
+    if (!this.#closing) this.#flushing ??= this.#flushLoop();
+  }
+
+  /**
+   * The one place that changes the state: commits queued appends in
+   * batches and applies entries other writers stored, one at a time, so a
+   * batch is always prepared against the state it will be applied to.
+   */
   async #flushLoop(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
+      while (this.#queue.length > 0 || this.#catchUpWanted) {
+        if (this.#catchUpWanted) {
+          this.#catchUpWanted = false;
+          try {
+            await this.#catchUp();
+          } catch (err) {
+            // The store is unreachable; the next append fails with
+            // UNAVAILABLE on its own, and the next head change retries.
+            this.#catchUpWanted = this.#queue.length > 0;
+            this.#hooks.onCatchUpFailed?.(err);
+            if (this.#catchUpWanted) this.#failQueue(err);
+            continue;
+          }
+        }
+        if (this.#queue.length === 0) continue;
         // Let pending I/O callbacks enqueue their appends first, so that
         // concurrent writers share one store write (group commit).
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -262,8 +315,17 @@ export class Journal {
     }
   }
 
+  /** Rejects every queued append because the store cannot be reached. */
+  #failQueue(cause: unknown): void {
+    const error = storeUnavailable(cause);
+    for (const pending of this.#queue.splice(0)) pending.reject(error);
+    this.#catchUpWanted = false;
+  }
+
   async #commitBatch(batch: Pending[]): Promise<void> {
-    const { state, accepted } = this.#prepare(batch);
+    const { state, accepted, leftover } = this.#prepare(batch);
+    // What did not fit the store's batch size goes first in the next batch.
+    this.#queue.unshift(...leftover);
     const records = accepted.flatMap((a) => (a.record ? [a.record] : []));
     const started = performance.now();
     try {
@@ -272,17 +334,15 @@ export class Journal {
       if (err instanceof StoreConflictError) {
         // Another writer appended first: learn its entries, then retry ours
         // against the newer state (they may now fail validation).
-        await this.#catchUp();
         this.#queue.unshift(...accepted.map((a) => a.pending));
+        this.#catchUpWanted = true;
         return;
       }
-      const error = new PactError(
-        "UNAVAILABLE",
-        `Journal store write failed: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
+      // The outcome is unknown (a quorum store may have committed before
+      // the connection failed): re-read the store before the next batch. A
+      // client retrying with the same request id gets the original entry.
+      this.#catchUpWanted = true;
+      const error = storeUnavailable(err);
       for (const a of accepted) a.pending.reject(error);
       return;
     }
@@ -302,12 +362,18 @@ export class Journal {
     this.#maybeSnapshot();
   }
 
-  /** Validates and applies the batch to a speculative state; rejects what fails. */
-  #prepare(batch: Pending[]): { state: JournalState; accepted: Accepted[] } {
+  /**
+   * Validates and applies the batch to a speculative state; rejects what
+   * fails. Appends beyond the store's batch size come back as `leftover`.
+   */
+  #prepare(
+    batch: Pending[],
+  ): { state: JournalState; accepted: Accepted[]; leftover: Pending[] } {
     let state = this.#state;
     const accepted: Accepted[] = [];
     const nowMs = Math.max(this.#clock.now(), state.lastTimestampMs);
-    for (const pending of batch) {
+    let bytes = 0;
+    for (const [index, pending] of batch.entries()) {
       try {
         const { entry: input, expectedScopeVersion } = pending.request;
         const earlier = input.requestId === "" ? undefined : state.requestIds.get(input.requestId);
@@ -322,7 +388,7 @@ export class Journal {
           sequence: state.nextSequence,
           timestamp: new Date(nowMs),
         };
-        state = applyEntry(state, entry);
+        const next = applyEntry(state, entry);
         const record: EntryRecord = {
           sequence: entry.sequence,
           timestampMs: nowMs,
@@ -330,13 +396,22 @@ export class Journal {
           scope: formatScope(scope),
           data: ConfigEntry.encode(entry).finish(),
         };
+        if (bytes + record.data.length > this.#batchBytesMax) {
+          if (bytes > 0) return { state, accepted, leftover: batch.slice(index) };
+          throw new PactError(
+            "INVALID_ARGUMENT",
+            `Entry of ${record.data.length} bytes exceeds the store's limit of ${this.#batchBytesMax} bytes`,
+          );
+        }
+        bytes += record.data.length;
+        state = next;
         accepted.push({ pending, entry, record, duplicateOf: undefined });
       } catch (err) {
         if (isPactError(err)) this.#hooks.onRejected?.(err);
         pending.reject(err);
       }
     }
-    return { state, accepted };
+    return { state, accepted, leftover: [] };
   }
 
   /** Applies entries other writers stored after our state. */
@@ -370,6 +445,15 @@ export class Journal {
     this.#snapshotSequence = Math.max(this.#snapshotSequence, state.nextSequence);
     this.#hooks.onSnapshot?.(state.nextSequence, data.length);
   }
+}
+
+function storeUnavailable(cause: unknown): PactError {
+  if (isPactError(cause, "UNAVAILABLE")) return cause;
+  return new PactError(
+    "UNAVAILABLE",
+    `Journal store unavailable: ${(cause as Error)?.message ?? cause}; the write may be retried`,
+    { cause },
+  );
 }
 
 function checkScopeVersion(

@@ -321,3 +321,71 @@ Deno.test("Journal.close() refuses later appends with UNAVAILABLE", async () => 
     );
   });
 });
+
+/** The real SQLite store, advertising small batch limits and recording batch sizes. */
+class LimitedSqliteStore extends SqliteStore {
+  readonly limits = { maxBatchEntries: 3, maxBatchBytes: 4096 };
+  readonly batchSizes: number[] = [];
+
+  override append(records: Parameters<SqliteStore["append"]>[0]): Promise<void> {
+    this.batchSizes.push(records.length);
+    return super.append(records);
+  }
+}
+
+Deno.test("Journal splits group commits to fit the store's batch limits", async () => {
+  await withJournal(async (_journal, fx) => {
+    const store = new LimitedSqliteStore(`${fx.dir}/limited.db`);
+    const journal = await fx.open({ store });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => journal.append({ entry: commit(`n${i}`) })),
+      );
+      assert.deepEqual(results.map((r) => r.sequence).sort((a, b) => a - b), [...Array(10).keys()]);
+      assert.ok(store.batchSizes.every((size) => size <= 3), `batches ${store.batchSizes}`);
+      // About 1 KiB each: only three fit the 4 KiB budget, the rest wait for the next batch.
+      const big = "x".repeat(1000);
+      const sized = await Promise.all(
+        Array.from({ length: 3 }, () => journal.append({ entry: commit("big", big) })),
+      );
+      assert.equal(new Set(sized.map((r) => r.sequence)).size, 3);
+      // One entry larger than the whole budget is refused and nothing is written.
+      const before = journal.state.nextSequence;
+      await assert.rejects(
+        journal.append({ entry: commit("huge", "y".repeat(4090)) }),
+        (err) =>
+          isPactError(err, "INVALID_ARGUMENT") && /exceeds the store's limit/.test(err.message),
+      );
+      assert.equal(journal.state.nextSequence, before);
+      assert.equal(await store.nextSequence(), before);
+    } finally {
+      await journal.close();
+    }
+  });
+});
+
+Deno.test("Journal catches up with another writer of the same store and retries its append", async () => {
+  await withJournal(async (first, fx) => {
+    const second = await fx.open({ snapshots: undefined });
+    try {
+      await first.append({ entry: commit("n1", "from the first replica") });
+      // The second replica's state is behind: its append conflicts in the
+      // store, it reads the first replica's entry, then lands after it.
+      const result = await second.append({ entry: commit("n2", "from the second replica") });
+      assert.equal(result.sequence, 1);
+      assert.equal(second.state.nextSequence, 2);
+      assert.equal(second.state.nodes.get("n1")?.lastCommitSequence, 0);
+      // A stale expected version computed before the catch-up is still refused.
+      await assert.rejects(
+        first.append({ entry: commit("n2"), expectedScopeVersion: 0 }),
+        (err) => isPactError(err, "CONFLICT"),
+      );
+      assert.deepEqual((await second.read({ limit: 10 })).map((e) => e.message), [
+        "from the first replica",
+        "from the second replica",
+      ]);
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -25,6 +25,13 @@ export interface ReadQuery {
   readonly entryTypes?: readonly number[];
 }
 
+/** How much one `append` may carry; the journal splits its batches to fit. */
+export interface StoreLimits {
+  readonly maxBatchEntries: number;
+  /** Sum of `data` lengths (plus per-record overhead the adapter accounts for). */
+  readonly maxBatchBytes: number;
+}
+
 /**
  * The journal's durable, append-only log. Sequences start at 0 and have no
  * gaps. Every adapter (SQLite, etcd) passes `conformance.ts`.
@@ -32,6 +39,19 @@ export interface ReadQuery {
 export interface JournalStore {
   /** `sqlite` or `etcd`. */
   readonly kind: string;
+  /** Batch limits of this store; absent means no limit beyond the journal's own. */
+  readonly limits?: StoreLimits;
+  /**
+   * Present on stores that several journal replicas share (etcd): calls
+   * `onAdvance(nextSequence)` whenever any writer moves the store's head,
+   * and `onError` if the watch breaks for good. Returns a function that
+   * stops watching. The journal then reads the new records with `read`.
+   */
+  watchHead?(
+    fromSequence: number,
+    onAdvance: (nextSequence: number) => void,
+    onError: (error: Error) => void,
+  ): () => void;
   /** The sequence the next appended record must carry (0 when empty). */
   nextSequence(): Promise<number>;
   /**
