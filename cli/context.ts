@@ -24,6 +24,8 @@ export class CliContext {
   readonly #sources: SettingsSources;
   #settings: Promise<Settings> | undefined;
   #journal: { close(): void } | undefined;
+  /** Exit code of a command that succeeded but reports a problem (e.g. a degraded quorum). */
+  #exitCode = 0;
 
   constructor(flags: () => GlobalFlags, sources: SettingsSources, io: Io) {
     this.#flags = flags;
@@ -60,6 +62,15 @@ export class CliContext {
   async print<T>(data: T, text: (data: T) => string): Promise<void> {
     const settings = await this.settings();
     this.io.out(settings.output === "json" ? `${JSON.stringify(data, null, 2)}\n` : text(data));
+  }
+
+  /** Sets the exit code the CLI returns when the command finishes without an error. */
+  setExitCode(code: number): void {
+    this.#exitCode = code;
+  }
+
+  get exitCode(): number {
+    return this.#exitCode;
   }
 
   /** Releases the journal connection, if one was opened. */

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { ExitCode, exitCodeFor, isPactError } from "../shared/errors/mod.ts";
 import { PACT_VERSION } from "../shared/version.ts";
+import { clusterCommand } from "./commands/cluster.ts";
 import { commitCommand } from "./commands/commit.ts";
 import { completionsCommand } from "./commands/completions.ts";
 import { logCommand } from "./commands/log.ts";
@@ -47,6 +48,7 @@ export function buildProgram(ctx: CliContext): Command {
     logCommand(ctx),
     watchCommand(ctx),
     commitCommand(ctx),
+    clusterCommand(ctx),
     completionsCommand(ctx, () => program as unknown as Command),
   ];
   for (const command of commands) {
@@ -70,7 +72,7 @@ export async function runCli(args: string[], sources: SettingsSources, io: Io): 
   const program = buildProgram(ctx);
   try {
     await program.parseAsync(args, { from: "user" });
-    return ExitCode.SUCCESS;
+    return ctx.exitCode || ExitCode.SUCCESS;
   } catch (err) {
     return await reportError(ctx, err);
   } finally {

@@ -6,7 +6,9 @@ export function journalProgram() {
   const program = new Command("pact-journal")
     .description(
       "The pact journal: the append-only, audited log of configuration and admin operations.\n" +
-        "Without peers it runs a single-node journal on an embedded SQLite store.",
+        "Without peers it runs a single-node journal on an embedded SQLite store. With peers\n" +
+        "(--peers or [journal.raft] members) it runs its local etcd member on the Raft port\n" +
+        "(gRPC port + 1, default 9444) and keeps the log in the etcd quorum.",
     )
     .version(PACT_VERSION, "-V, --version", "print the version and exit")
     .helpOption("-h, --help", "show this help")
@@ -33,7 +35,14 @@ export function journalProgram() {
       "where snapshots live (env PACT_JOURNAL_SNAPSHOT_DIR; default <data-dir>/snapshots)",
     )
     .option("--peers <list>", "quorum members as id=host:port,... (env PACT_JOURNAL_PEERS)")
-    .option("--bootstrap", "initialise a new quorum (first start of node 1 only)");
+    .option(
+      "--bootstrap",
+      "create a new quorum from this node (first start of node 1 only; others join it)",
+    )
+    .option(
+      "--read-only",
+      "read replica: serve reads and boot streams, forward writes to the quorum (env PACT_JOURNAL_READ_ONLY)",
+    );
   const mintToken = program.command("mint-token")
     .description(
       "Sign a development token with PACT_OIDC_HMAC_SECRET (dev and test sites only;\n" +

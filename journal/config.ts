@@ -12,12 +12,30 @@ export interface JournalFlags {
   readonly snapshotDir?: string | undefined;
   readonly metricsListen?: string | undefined;
   readonly bootstrap?: boolean | undefined;
+  readonly readOnly?: boolean | undefined;
 }
 
-/** One member of a journal quorum (`id=host:port`). */
+/**
+ * One journal of a quorum. `grpc` is where its pact-journal serves (9443);
+ * `raft` is its Raft (etcd peer) port, 9444 by default, and the etcd client
+ * port is the one after it (9445).
+ */
 export interface Peer {
   readonly id: string;
-  readonly address: HostPort;
+  readonly grpc: HostPort;
+  readonly raft: HostPort;
+}
+
+/** The etcd member a quorum journal runs beside itself, derived from pact's settings. */
+export interface EtcdSettings {
+  /** The etcd binary (env PACT_JOURNAL_ETCD_BIN, `[journal.etcd] binary`). */
+  readonly binary: string;
+  /** etcd backend quota; a NOSPACE alarm fires beyond it. */
+  readonly quotaBytes: number;
+  /** How often superseded revisions are compacted. */
+  readonly compactionIntervalSeconds: number;
+  /** How often each member is defragmented. */
+  readonly defragIntervalSeconds: number;
 }
 
 /** Everything pact-journal runs with, after flags, environment and file are merged. */
@@ -30,6 +48,9 @@ export interface JournalConfig {
   readonly snapshotDir: string;
   readonly peers: readonly Peer[];
   readonly bootstrap: boolean;
+  /** A read replica: serves reads and boot streams, forwards writes to the quorum. */
+  readonly readOnly: boolean;
+  readonly etcd: EtcdSettings;
   readonly snapshotInterval: number;
   readonly maxConcurrentBootStreams: number;
   readonly prometheusEnabled: boolean;
@@ -104,6 +125,23 @@ export async function resolveJournalConfig(
       `${dataDir}/snapshots`,
     peers: parsePeers(pick(flags.peers, env("PACT_JOURNAL_PEERS")), raftMembers),
     bootstrap: flags.bootstrap ?? false,
+    readOnly: flags.readOnly ?? envFlag(env("PACT_JOURNAL_READ_ONLY"), "PACT_JOURNAL_READ_ONLY") ??
+      toml.boolean("journal", "read_only") ?? false,
+    etcd: {
+      binary: pick(env("PACT_JOURNAL_ETCD_BIN"), toml.string("journal.etcd", "binary")) ?? "etcd",
+      quotaBytes: positive(
+        toml.integer("journal.etcd", "quota_bytes") ?? 8 * 1024 ** 3,
+        "quota_bytes",
+      ),
+      compactionIntervalSeconds: positive(
+        toml.integer("journal.etcd", "compaction_interval_seconds") ?? 300,
+        "compaction_interval_seconds",
+      ),
+      defragIntervalSeconds: positive(
+        toml.integer("journal.etcd", "defrag_interval_seconds") ?? 3600,
+        "defrag_interval_seconds",
+      ),
+    },
     snapshotInterval: nonNegative(
       toml.integer("journal.raft", "snapshot_interval") ?? 10_000,
       "snapshot_interval",
@@ -135,21 +173,15 @@ export async function resolveJournalConfig(
   };
 }
 
-/** Parses `1=host:9443,2=host:9443`; `[journal.raft] members` (`1:host:9444`) is the fallback. */
+/**
+ * Quorum members from `PACT_JOURNAL_PEERS` (`1=host:9443,...`, gRPC
+ * addresses) and `[journal.raft] members` (`1:host:9444`, Raft addresses).
+ * Either alone is enough: the Raft port defaults to the gRPC port + 1 and
+ * the gRPC port to the Raft port - 1, as in the documented 9443/9444 pair.
+ */
 function parsePeers(text: string | undefined, members: string[] | undefined): Peer[] {
-  if (text !== undefined && text.trim() !== "") {
-    return text.split(",").map((item) => {
-      const [id, address] = item.trim().split("=");
-      if (!id || !address) {
-        throw new PactError(
-          "CONFIG",
-          `Invalid peer ${JSON.stringify(item)} (expected id=host:port)`,
-        );
-      }
-      return { id, address: parseHostPort(address, `address of peer ${id}`) };
-    });
-  }
-  return (members ?? []).map((member) => {
+  const raftById = new Map<string, HostPort>();
+  for (const member of members ?? []) {
     const colon = member.indexOf(":");
     if (colon < 1) {
       throw new PactError(
@@ -157,11 +189,45 @@ function parsePeers(text: string | undefined, members: string[] | undefined): Pe
         `Invalid raft member ${JSON.stringify(member)} (expected id:host:port)`,
       );
     }
-    return {
-      id: member.slice(0, colon),
-      address: parseHostPort(member.slice(colon + 1), `raft member ${member}`),
-    };
+    raftById.set(
+      member.slice(0, colon),
+      parseHostPort(member.slice(colon + 1), `raft member ${member}`),
+    );
+  }
+  if (text === undefined || text.trim() === "") {
+    return [...raftById].map(([id, raft]) => ({
+      id,
+      raft,
+      grpc: { ...raft, port: raft.port - 1 },
+    }));
+  }
+  const peers = text.split(",").map((item): Peer => {
+    const [id, address] = item.trim().split("=");
+    if (!id || !address) {
+      throw new PactError("CONFIG", `Invalid peer ${JSON.stringify(item)} (expected id=host:port)`);
+    }
+    const grpc = parseHostPort(address, `address of peer ${id}`);
+    return { id, grpc, raft: raftById.get(id) ?? { ...grpc, port: grpc.port + 1 } };
   });
+  const ids = new Set(peers.map((peer) => peer.id));
+  if (ids.size !== peers.length) {
+    throw new PactError("CONFIG", `Peer ids must be unique: ${text}`);
+  }
+  const stray = [...raftById.keys()].filter((id) => !ids.has(id));
+  if (stray.length > 0) {
+    throw new PactError(
+      "CONFIG",
+      `[journal.raft] members name ${stray.join(", ")}, which PACT_JOURNAL_PEERS does not list`,
+    );
+  }
+  return peers;
+}
+
+function envFlag(value: string | undefined, name: string): boolean | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  throw new PactError("CONFIG", `Invalid ${name} ${JSON.stringify(value)} (use true or false)`);
 }
 
 function logLevel(text: string): JournalConfig["log"]["level"] {

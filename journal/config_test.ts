@@ -82,15 +82,29 @@ Deno.test("resolveJournalConfig() reads peers from --peers or [journal.raft] mem
     async (path) => {
       const fromToml = await resolveJournalConfig({ config: path }, noEnv);
       assert.deepEqual(fromToml.peers, [
-        { id: "1", address: { host: "j1.mgmt", port: 9444 } },
-        { id: "2", address: { host: "j2.mgmt", port: 9444 } },
+        { id: "1", raft: { host: "j1.mgmt", port: 9444 }, grpc: { host: "j1.mgmt", port: 9443 } },
+        { id: "2", raft: { host: "j2.mgmt", port: 9444 }, grpc: { host: "j2.mgmt", port: 9443 } },
       ]);
       const fromEnv = await resolveJournalConfig(
         { config: path },
         envOf({ PACT_JOURNAL_PEERS: "1=journal-1:9443,2=journal-2:9443,3=journal-3:9443" }),
       );
       assert.deepEqual(fromEnv.peers.map((p) => p.id), ["1", "2", "3"]);
-      assert.equal(fromEnv.peers[2]!.address.host, "journal-3");
+      // gRPC addresses from the peers list, Raft addresses from members where given.
+      assert.deepEqual(fromEnv.peers[0], {
+        id: "1",
+        grpc: { host: "journal-1", port: 9443 },
+        raft: { host: "j1.mgmt", port: 9444 },
+      });
+      assert.deepEqual(fromEnv.peers[2]!.raft, { host: "journal-3", port: 9444 });
+      await assert.rejects(
+        resolveJournalConfig({ config: path, peers: "1=a:9443,1=b:9443" }, noEnv),
+        /Peer ids must be unique/,
+      );
+      await assert.rejects(
+        resolveJournalConfig({ config: path, peers: "1=a:9443" }, noEnv),
+        /members name 2, which PACT_JOURNAL_PEERS does not list/,
+      );
     },
   );
 });

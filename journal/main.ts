@@ -20,6 +20,7 @@ import { JournalMetrics } from "./metrics.ts";
 import { startGrpcServer } from "./service/server.ts";
 import { FileSnapshotStore } from "./snapshot/file_snapshot_store.ts";
 import { SqliteStore } from "./store/sqlite_store.ts";
+import { openQuorum } from "./quorum/quorum.ts";
 
 const log = getLogger(["pact", "journal"]);
 const env = (name: string) => Deno.env.get(name);
@@ -28,17 +29,11 @@ const env = (name: string) => Deno.env.get(name);
 async function serve(flags: JournalFlags): Promise<void> {
   const config = await resolveJournalConfig(flags, env);
   await setupLogging(config.log.level, config.log.format);
-  if (config.peers.length > 0) {
-    throw new PactError(
-      "CONFIG",
-      "Quorum mode (--peers / [journal.raft] members) needs the etcd store, which this build does not include yet; " +
-        "run without peers for a single-node journal",
-    );
-  }
   await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const quorum = config.peers.length > 0 ? await openQuorum(config) : undefined;
   const metrics = new JournalMetrics();
   const journal = await Journal.open({
-    store: new SqliteStore(`${config.dataDir}/journal.db`),
+    store: quorum?.store ?? new SqliteStore(`${config.dataDir}/journal.db`),
     snapshots: new FileSnapshotStore(config.snapshotDir, {
       onCorrupt: (file, reason) => log.warn("Skipping snapshot {file}: {reason}", { file, reason }),
     }),
@@ -52,6 +47,14 @@ async function serve(flags: JournalFlags): Promise<void> {
       },
     },
   });
+  journal.startTailing((error) =>
+    log.error(
+      "Lost the store's change feed: {error}; writes by other journals are seen only on the next local write",
+      {
+        error: error.message,
+      },
+    )
+  );
   metrics.observe(journal, { nodeId: config.nodeId, version: PACT_VERSION });
   log.info("State restored: snapshot at {snapshot}, replayed {replayed} entries", {
     snapshot: journal.recovery.snapshotSequence,
@@ -66,6 +69,13 @@ async function serve(flags: JournalFlags): Promise<void> {
     version: PACT_VERSION,
     startedAtMs: Date.now(),
     maxConcurrentBootStreams: config.maxConcurrentBootStreams,
+    ...(quorum
+      ? {
+        role: quorum.role,
+        clusterStatus: () => quorum.clusterStatus(journal.state.nextSequence),
+        ...(quorum.forwardAppend ? { forwardAppend: quorum.forwardAppend } : {}),
+      }
+      : {}),
   };
   const grpc = await startGrpcServer(config.listen, deps);
   const http = startTelemetryServer(config.metricsListen, {
@@ -74,12 +84,16 @@ async function serve(flags: JournalFlags): Promise<void> {
     discovery: config.discovery,
   });
   log.info(
-    "pact-journal {version} ready: gRPC on {grpc}, HTTP on {http}, store sqlite at {dataDir} ({entries} entries)",
+    "pact-journal {version} ready: gRPC on {grpc}, HTTP on {http}, store {store} ({entries} entries)",
     {
       version: PACT_VERSION,
       grpc: formatHostPort(grpc.address),
       http: formatHostPort(http.address),
-      dataDir: config.dataDir,
+      store: quorum
+        ? `etcd ${quorum.topology.self ? `member ${config.nodeId}` : "read replica"} of ${
+          quorum.topology.members.map((m) => m.id).join(",")
+        }`
+        : `sqlite at ${config.dataDir}`,
       entries: journal.state.nextSequence,
     },
   );
@@ -90,6 +104,7 @@ async function serve(flags: JournalFlags): Promise<void> {
   );
   await grpc.shutdown(5_000);
   await journal.close();
+  await quorum?.close();
   await http.shutdown();
   log.info("pact-journal stopped at sequence {next}", { next: journal.state.nextSequence });
 }

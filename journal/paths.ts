@@ -1,6 +1,6 @@
 /**
- * Prints the directories pact-journal writes, one per line, so that
- * `bin/pact-journal` can grant write access to exactly those. Shares the
+ * Prints the directories pact-journal writes and the etcd binary it may
+ * run, one per line, so that `bin/pact-journal` can grant exactly those. Shares the
  * journal's own config resolution; reads the config file and environment.
  */
 import {
@@ -28,11 +28,13 @@ if (import.meta.main) {
   const env = (name: string) => Deno.env.get(name);
   try {
     const config = await resolveJournalConfig(flags, env);
-    console.log(`${config.dataDir}\n${config.snapshotDir}\n${config.configPath}`);
+    console.log(
+      `${config.dataDir}\n${config.snapshotDir}\n${config.configPath}\n${config.etcd.binary}`,
+    );
   } catch {
     // The journal itself will report the configuration error; grant the defaults meanwhile.
     const dataDir = flags.dataDir ?? env("PACT_JOURNAL_DATA_DIR") ?? DEFAULT_DATA_DIR;
     const snapshotDir = flags.snapshotDir ?? `${dataDir}/snapshots`;
-    console.log(`${dataDir}\n${snapshotDir}\n${configPathOf(flags, env).path}`);
+    console.log(`${dataDir}\n${snapshotDir}\n${configPathOf(flags, env).path}\netcd`);
   }
 }

@@ -13,7 +13,9 @@ import {
 import {
   type AppendEntryRequest,
   type AppendEntryResponse,
+  type ClusterStatus,
   ConfigServiceClient,
+  type GetClusterStatusRequest,
   type GetJournalStatusRequest,
   type JournalStatus,
   type ListEntriesRequest,
@@ -107,6 +109,13 @@ export class JournalClient {
   getJournalStatus(): Promise<JournalStatus> {
     return this.#unary<GetJournalStatusRequest, JournalStatus>(
       this.#config.getJournalStatus.bind(this.#config),
+      {},
+    );
+  }
+
+  getClusterStatus(): Promise<ClusterStatus> {
+    return this.#unary<GetClusterStatusRequest, ClusterStatus>(
+      this.#config.getClusterStatus.bind(this.#config),
       {},
     );
   }

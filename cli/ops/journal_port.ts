@@ -11,6 +11,7 @@ export type JournalApi = Pick<
   | "getNodeState"
   | "listNodeStates"
   | "getJournalStatus"
+  | "getClusterStatus"
   | "listEntries"
   | "subscribe"
   | "getEntry"

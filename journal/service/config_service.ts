@@ -1,4 +1,9 @@
-import type { ConfigServiceServer } from "../../shared/proto/gen/pact/journal/journal.ts";
+import type {
+  AppendEntryRequest,
+  AppendEntryResponse,
+  ClusterStatus,
+  ConfigServiceServer,
+} from "../../shared/proto/gen/pact/journal/journal.ts";
 import {
   type ConfigEntry,
   ConfigState,
@@ -21,6 +26,18 @@ export interface ConfigServiceDeps extends HandlerDeps {
   readonly nodeId: string;
   readonly version: string;
   readonly startedAtMs: number;
+  /** `standalone` (SQLite), `leader`/`follower` (its etcd member's Raft role) or `replica`. */
+  readonly role?: () => string;
+  /** The store quorum's status (etcd); absent for a single-node journal. */
+  readonly clusterStatus?: () => Promise<ClusterStatus>;
+  /**
+   * Set on a read replica: sends a write to a writing journal of the
+   * quorum with the caller's token, which that journal checks again.
+   */
+  readonly forwardAppend?: (
+    request: AppendEntryRequest,
+    token: string,
+  ) => Promise<AppendEntryResponse>;
 }
 
 /** Most entries one ListEntries call returns. */
@@ -31,8 +48,9 @@ const LIST_PAGE_ENTRIES = 500;
 export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
   const { journal } = deps;
   return {
-    appendEntry: unary(deps, "AppendEntry", async (request, { principal }) => {
+    appendEntry: unary(deps, "AppendEntry", async (request, { principal, token }) => {
       if (!request.entry) throw new PactError("INVALID_ARGUMENT", "AppendEntry needs an entry");
+      if (deps.forwardAppend) return await deps.forwardAppend(request, token);
       const entry = stampAuthor(request.entry, principal);
       authorizeWrite(
         principal,
@@ -130,7 +148,7 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
         nextSequence: state.nextSequence,
         entries: state.nextSequence,
         store: journal.storeKind,
-        role: "standalone",
+        role: deps.role?.() ?? "standalone",
         nodeId: deps.nodeId,
         version: deps.version,
         startedAt: new Date(deps.startedAtMs),
@@ -141,6 +159,30 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
         activeEmergencies: state.nodes.count((n) => n.configState === ConfigState.EMERGENCY),
       });
     }),
+
+    getClusterStatus: unary(deps, "GetClusterStatus", async (_request, { principal }) => {
+      authorizeRead(principal);
+      if (deps.clusterStatus) return await deps.clusterStatus();
+      return standaloneStatus(deps);
+    }),
+  };
+}
+
+/** A single-node journal: its SQLite store is the whole "cluster". */
+function standaloneStatus(deps: ConfigServiceDeps): ClusterStatus {
+  return {
+    store: deps.journal.storeKind,
+    nodeId: deps.nodeId,
+    role: deps.role?.() ?? "standalone",
+    leaderMemberId: "",
+    raftTerm: 0,
+    raftIndex: 0,
+    members: [],
+    alarms: [],
+    nextSequence: deps.journal.state.nextSequence,
+    lastCompaction: undefined,
+    lastDefrag: undefined,
+    writable: true,
   };
 }
 

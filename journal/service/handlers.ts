@@ -11,7 +11,7 @@ import type { Principal } from "../../shared/auth/principal.ts";
 import type { TokenVerifier } from "../../shared/auth/token_verifier.ts";
 import { isPactError } from "../../shared/errors/mod.ts";
 import type { JournalMetrics } from "../metrics.ts";
-import { authenticate } from "./authn.ts";
+import { authenticate, bearerToken } from "./authn.ts";
 import { toStatusError } from "./grpc_status.ts";
 
 const log = getLogger(["pact", "journal", "grpc"]);
@@ -19,6 +19,8 @@ const log = getLogger(["pact", "journal", "grpc"]);
 /** What every handler gets besides its request. */
 export interface RequestContext {
   readonly principal: Principal;
+  /** The caller's bearer token, already verified (a read replica forwards it with a write). */
+  readonly token: string;
   /** Aborted when the client cancels or the deadline passes. */
   readonly signal: AbortSignal;
 }
@@ -100,7 +102,7 @@ async function run<T>(
     metadata,
     (reason) => deps.metrics.authFailures.inc({ reason }),
   );
-  return await body({ principal, signal });
+  return await body({ principal, token: bearerToken(metadata) ?? "", signal });
 }
 
 function abortOnCancel(

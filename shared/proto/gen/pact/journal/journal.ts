@@ -101,6 +101,56 @@ export interface JournalStatus {
   activeEmergencies: number;
 }
 
+export interface GetClusterStatusRequest {
+}
+
+/** One member of the journal's store quorum. */
+export interface ClusterMember {
+  /** The pact journal node id (the etcd member name). */
+  id: string;
+  /** etcd's member id, hex. */
+  memberId: string;
+  peerUrls: string[];
+  clientUrls: string[];
+  isLeader: boolean;
+  /** False when the member did not answer a status call. */
+  healthy: boolean;
+  /** Why the member is unhealthy; empty when healthy. */
+  error: string;
+  raftTerm: number;
+  raftIndex: number;
+  dbSizeBytes: number;
+  dbSizeInUseBytes: number;
+  version: string;
+}
+
+export interface ClusterStatus {
+  /** `sqlite` or `etcd`. */
+  store: string;
+  /**
+   * The journal answering the call and its role (`standalone`, `leader`,
+   * `follower` or `replica`).
+   */
+  nodeId: string;
+  role: string;
+  /** etcd member id of the Raft leader, hex; empty when there is none. */
+  leaderMemberId: string;
+  raftTerm: number;
+  raftIndex: number;
+  members: ClusterMember[];
+  /** Active etcd alarms, e.g. `NOSPACE on 1`. */
+  alarms: string[];
+  /** The journal's head sequence. */
+  nextSequence: number;
+  /** When automatic upkeep last compacted and defragmented, if ever. */
+  lastCompaction: Date | undefined;
+  lastDefrag:
+    | Date
+    | undefined;
+  /** Whether this journal can reach a quorum for writes. */
+  writable: boolean;
+}
+
 function createBaseAppendEntryRequest(): AppendEntryRequest {
   return { entry: undefined, expectedScopeVersion: undefined };
 }
@@ -903,6 +953,449 @@ export const JournalStatus: MessageFns<JournalStatus> = {
   },
 };
 
+function createBaseGetClusterStatusRequest(): GetClusterStatusRequest {
+  return {};
+}
+
+export const GetClusterStatusRequest: MessageFns<GetClusterStatusRequest> = {
+  encode(_: GetClusterStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetClusterStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetClusterStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<GetClusterStatusRequest>): GetClusterStatusRequest {
+    return GetClusterStatusRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetClusterStatusRequest>): GetClusterStatusRequest {
+    const message = createBaseGetClusterStatusRequest();
+    return message;
+  },
+};
+
+function createBaseClusterMember(): ClusterMember {
+  return {
+    id: "",
+    memberId: "",
+    peerUrls: [],
+    clientUrls: [],
+    isLeader: false,
+    healthy: false,
+    error: "",
+    raftTerm: 0,
+    raftIndex: 0,
+    dbSizeBytes: 0,
+    dbSizeInUseBytes: 0,
+    version: "",
+  };
+}
+
+export const ClusterMember: MessageFns<ClusterMember> = {
+  encode(message: ClusterMember, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.memberId !== "") {
+      writer.uint32(18).string(message.memberId);
+    }
+    for (const v of message.peerUrls) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.clientUrls) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.isLeader !== false) {
+      writer.uint32(40).bool(message.isLeader);
+    }
+    if (message.healthy !== false) {
+      writer.uint32(48).bool(message.healthy);
+    }
+    if (message.error !== "") {
+      writer.uint32(58).string(message.error);
+    }
+    if (message.raftTerm !== 0) {
+      writer.uint32(64).uint64(message.raftTerm);
+    }
+    if (message.raftIndex !== 0) {
+      writer.uint32(72).uint64(message.raftIndex);
+    }
+    if (message.dbSizeBytes !== 0) {
+      writer.uint32(80).uint64(message.dbSizeBytes);
+    }
+    if (message.dbSizeInUseBytes !== 0) {
+      writer.uint32(88).uint64(message.dbSizeInUseBytes);
+    }
+    if (message.version !== "") {
+      writer.uint32(98).string(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterMember {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterMember();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.memberId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.peerUrls.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.clientUrls.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.isLeader = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.healthy = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.raftTerm = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.raftIndex = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.dbSizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.dbSizeInUseBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ClusterMember>): ClusterMember {
+    return ClusterMember.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClusterMember>): ClusterMember {
+    const message = createBaseClusterMember();
+    message.id = object.id ?? "";
+    message.memberId = object.memberId ?? "";
+    message.peerUrls = object.peerUrls?.map((e) => e) || [];
+    message.clientUrls = object.clientUrls?.map((e) => e) || [];
+    message.isLeader = object.isLeader ?? false;
+    message.healthy = object.healthy ?? false;
+    message.error = object.error ?? "";
+    message.raftTerm = object.raftTerm ?? 0;
+    message.raftIndex = object.raftIndex ?? 0;
+    message.dbSizeBytes = object.dbSizeBytes ?? 0;
+    message.dbSizeInUseBytes = object.dbSizeInUseBytes ?? 0;
+    message.version = object.version ?? "";
+    return message;
+  },
+};
+
+function createBaseClusterStatus(): ClusterStatus {
+  return {
+    store: "",
+    nodeId: "",
+    role: "",
+    leaderMemberId: "",
+    raftTerm: 0,
+    raftIndex: 0,
+    members: [],
+    alarms: [],
+    nextSequence: 0,
+    lastCompaction: undefined,
+    lastDefrag: undefined,
+    writable: false,
+  };
+}
+
+export const ClusterStatus: MessageFns<ClusterStatus> = {
+  encode(message: ClusterStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.store !== "") {
+      writer.uint32(10).string(message.store);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(18).string(message.nodeId);
+    }
+    if (message.role !== "") {
+      writer.uint32(26).string(message.role);
+    }
+    if (message.leaderMemberId !== "") {
+      writer.uint32(34).string(message.leaderMemberId);
+    }
+    if (message.raftTerm !== 0) {
+      writer.uint32(40).uint64(message.raftTerm);
+    }
+    if (message.raftIndex !== 0) {
+      writer.uint32(48).uint64(message.raftIndex);
+    }
+    for (const v of message.members) {
+      ClusterMember.encode(v!, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.alarms) {
+      writer.uint32(66).string(v!);
+    }
+    if (message.nextSequence !== 0) {
+      writer.uint32(72).uint64(message.nextSequence);
+    }
+    if (message.lastCompaction !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastCompaction), writer.uint32(82).fork()).join();
+    }
+    if (message.lastDefrag !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastDefrag), writer.uint32(90).fork()).join();
+    }
+    if (message.writable !== false) {
+      writer.uint32(96).bool(message.writable);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.store = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.leaderMemberId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.raftTerm = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.raftIndex = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.members.push(ClusterMember.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.alarms.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.nextSequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.lastCompaction = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.lastDefrag = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.writable = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ClusterStatus>): ClusterStatus {
+    return ClusterStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClusterStatus>): ClusterStatus {
+    const message = createBaseClusterStatus();
+    message.store = object.store ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.role = object.role ?? "";
+    message.leaderMemberId = object.leaderMemberId ?? "";
+    message.raftTerm = object.raftTerm ?? 0;
+    message.raftIndex = object.raftIndex ?? 0;
+    message.members = object.members?.map((e) => ClusterMember.fromPartial(e)) || [];
+    message.alarms = object.alarms?.map((e) => e) || [];
+    message.nextSequence = object.nextSequence ?? 0;
+    message.lastCompaction = object.lastCompaction ?? undefined;
+    message.lastDefrag = object.lastDefrag ?? undefined;
+    message.writable = object.writable ?? false;
+    return message;
+  },
+};
+
 export type ConfigServiceService = typeof ConfigServiceService;
 export const ConfigServiceService = {
   /**
@@ -980,6 +1473,21 @@ export const ConfigServiceService = {
     responseSerialize: (value: JournalStatus): Buffer => Buffer.from(JournalStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): JournalStatus => JournalStatus.decode(value),
   },
+  /**
+   * The quorum behind this journal: etcd members, leader, Raft term and
+   * index, database size, alarms and each member's health. A single-node
+   * journal answers with its SQLite store as the only member.
+   */
+  getClusterStatus: {
+    path: "/pact.journal.ConfigService/GetClusterStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetClusterStatusRequest): Buffer =>
+      Buffer.from(GetClusterStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetClusterStatusRequest => GetClusterStatusRequest.decode(value),
+    responseSerialize: (value: ClusterStatus): Buffer => Buffer.from(ClusterStatus.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClusterStatus => ClusterStatus.decode(value),
+  },
 } as const;
 
 export interface ConfigServiceServer extends UntypedServiceImplementation {
@@ -999,6 +1507,12 @@ export interface ConfigServiceServer extends UntypedServiceImplementation {
   getOverlay: handleUnaryCall<GetOverlayRequest, BootOverlay>;
   /** Head sequence, store and replica facts of the journal serving the call. */
   getJournalStatus: handleUnaryCall<GetJournalStatusRequest, JournalStatus>;
+  /**
+   * The quorum behind this journal: etcd members, leader, Raft term and
+   * index, database size, alarms and each member's health. A single-node
+   * journal answers with its SQLite store as the only member.
+   */
+  getClusterStatus: handleUnaryCall<GetClusterStatusRequest, ClusterStatus>;
 }
 
 export interface ConfigServiceClient extends Client {
@@ -1106,6 +1620,26 @@ export interface ConfigServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: JournalStatus) => void,
+  ): ClientUnaryCall;
+  /**
+   * The quorum behind this journal: etcd members, leader, Raft term and
+   * index, database size, alarms and each member's health. A single-node
+   * journal answers with its SQLite store as the only member.
+   */
+  getClusterStatus(
+    request: GetClusterStatusRequest,
+    callback: (error: ServiceError | null, response: ClusterStatus) => void,
+  ): ClientUnaryCall;
+  getClusterStatus(
+    request: GetClusterStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClusterStatus) => void,
+  ): ClientUnaryCall;
+  getClusterStatus(
+    request: GetClusterStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClusterStatus) => void,
   ): ClientUnaryCall;
 }
 

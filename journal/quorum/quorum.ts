@@ -1,0 +1,178 @@
+/**
+ * A journal in quorum mode: its local etcd member (unless a read replica),
+ * the etcd store every replica shares, automatic upkeep, the cluster status
+ * `pact cluster` shows, and write forwarding for read replicas.
+ */
+import { getLogger } from "@logtape/logtape";
+import type { Etcd3 } from "etcd3";
+import { formatHostPort } from "../../shared/config/listen_address.ts";
+import { isPactError, PactError } from "../../shared/errors/mod.ts";
+import type {
+  AppendEntryRequest,
+  AppendEntryResponse,
+  ClusterStatus,
+} from "../../shared/proto/gen/pact/journal/journal.ts";
+import type { JournalConfig } from "../config.ts";
+import { connectEtcd, EtcdStore, MANAGED_ETCD_SERVER_LIMITS } from "../store/etcd_store.ts";
+import { EtcdMember } from "./etcd_member.ts";
+import { type Topology, topologyOf } from "./topology.ts";
+import { Upkeep } from "./upkeep.ts";
+
+const log = getLogger(["pact", "journal", "quorum"]);
+
+/** Everything quorum mode adds to a journal; `close` releases it in order. */
+export interface Quorum {
+  readonly store: EtcdStore;
+  readonly topology: Topology;
+  /** `leader` or `follower` (this journal's etcd member), or `replica`. */
+  role(): string;
+  clusterStatus(nextSequence: number): Promise<ClusterStatus>;
+  /** Set on a read replica. */
+  readonly forwardAppend:
+    | ((request: AppendEntryRequest, token: string) => Promise<AppendEntryResponse>)
+    | undefined;
+  /** Stops upkeep and the client; the etcd member goes last (after the journal closed). */
+  close(): Promise<void>;
+}
+
+/** Starts the local member (or joins, or adopts it) and opens the shared store. */
+export async function openQuorum(config: JournalConfig): Promise<Quorum> {
+  const topology = topologyOf(config);
+  let member: EtcdMember | undefined;
+  if (topology.self) {
+    member = await EtcdMember.start({
+      self: topology.self,
+      members: topology.members,
+      dataDir: `${config.dataDir}/etcd`,
+      listenHost: config.listen.host,
+      bootstrap: config.bootstrap,
+      snapshotCount: config.snapshotInterval,
+      settings: config.etcd,
+      serverLimits: MANAGED_ETCD_SERVER_LIMITS,
+      connect: (endpoints) => connectEtcd({ endpoints }),
+    });
+    log.info("etcd member {id} running (pid {pid}) on {url}", {
+      id: topology.self.id,
+      pid: member.pid ?? "unknown",
+      url: topology.self.peerUrl,
+    });
+  }
+  // The local member first: reads and writes stay on this host while it is
+  // up; the others carry on when it is not.
+  const endpoints = [
+    ...(topology.self ? [topology.self.clientUrl] : []),
+    ...topology.members.filter((m) => m !== topology.self).map((m) => m.clientUrl),
+  ];
+  const client = connectEtcd({ endpoints });
+  const store = new EtcdStore(client, { server: MANAGED_ETCD_SERVER_LIMITS, endpoints });
+  const upkeep = topology.self
+    ? new Upkeep(client, endpoints, config.etcd, topology.self.id)
+    : undefined;
+  upkeep?.start();
+  let lastRole = topology.self ? "follower" : "replica";
+  const forwarder = topology.self ? undefined : new WriteForwarder(topology);
+
+  return {
+    store,
+    topology,
+    role: () => lastRole,
+    clusterStatus: async (nextSequence) => {
+      const status = await readClusterStatus(client, config.nodeId, nextSequence);
+      const self = status.members.find((m) => m.id === config.nodeId);
+      lastRole = topology.self ? (self?.isLeader ? "leader" : "follower") : "replica";
+      return {
+        ...status,
+        role: lastRole,
+        lastCompaction: upkeep?.lastCompaction,
+        lastDefrag: upkeep?.lastDefrag,
+      };
+    },
+    forwardAppend: forwarder && ((request, token) => forwarder.append(request, token)),
+    close: async () => {
+      upkeep?.stop();
+      await store.close();
+      client.close();
+      await member?.stop();
+    },
+  };
+}
+
+async function readClusterStatus(
+  client: Etcd3,
+  nodeId: string,
+  nextSequence: number,
+): Promise<ClusterStatus> {
+  const { clusterStatus } = await import("../store/etcd_upkeep.ts");
+  const status = await clusterStatus(client);
+  return {
+    store: "etcd",
+    nodeId,
+    role: "",
+    leaderMemberId: status.leaderId ?? "",
+    raftTerm: status.raftTerm,
+    raftIndex: status.raftIndex,
+    members: status.members.map((m) => ({
+      id: m.name,
+      memberId: m.id,
+      peerUrls: [...m.peerUrls],
+      clientUrls: [...m.clientUrls],
+      isLeader: m.isLeader,
+      healthy: m.health.ok,
+      error: m.health.ok ? "" : m.health.error,
+      raftTerm: m.health.ok ? m.health.raftTerm : 0,
+      raftIndex: m.health.ok ? m.health.raftIndex : 0,
+      dbSizeBytes: m.health.ok ? m.health.dbSizeBytes : 0,
+      dbSizeInUseBytes: m.health.ok ? m.health.dbSizeInUseBytes : 0,
+      version: m.health.ok ? m.health.version : "",
+    })),
+    alarms: status.alarms.map((a) => `${a.alarm} on member ${a.memberId}`),
+    nextSequence,
+    lastCompaction: undefined,
+    lastDefrag: undefined,
+    writable: status.leaderId !== undefined && status.alarms.length === 0,
+  };
+}
+
+/**
+ * A read replica's path for writes: the quorum's journals, tried in turn
+ * from the last one that answered. The caller's token goes along and the
+ * writing journal checks it again; its answer (or refusal) comes back as is.
+ */
+class WriteForwarder {
+  readonly #writers: Topology["writers"];
+  #next = 0;
+
+  constructor(topology: Topology) {
+    this.#writers = topology.writers;
+  }
+
+  async append(request: AppendEntryRequest, token: string): Promise<AppendEntryResponse> {
+    const { JournalClient } = await import("../../cli/client/journal_client.ts");
+    let lastError: unknown;
+    for (let i = 0; i < this.#writers.length; i++) {
+      const index = (this.#next + i) % this.#writers.length;
+      const writer = this.#writers[index]!;
+      const client = new JournalClient({
+        endpoint: `http://${formatHostPort(writer.grpc)}`,
+        token,
+        timeoutSeconds: 15,
+      });
+      try {
+        const response = await client.appendEntry(request);
+        this.#next = index;
+        return response;
+      } catch (err) {
+        if (!isPactError(err, "UNAVAILABLE") && !isPactError(err, "TIMEOUT")) throw err;
+        lastError = err;
+      } finally {
+        client.close();
+      }
+    }
+    throw new PactError(
+      "UNAVAILABLE",
+      `Read replica cannot forward the write: no quorum journal answered (${
+        this.#writers.map((w) => formatHostPort(w.grpc)).join(", ")
+      }): ${(lastError as Error)?.message ?? "no writers configured"}`,
+    );
+  }
+}

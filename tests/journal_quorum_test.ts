@@ -1,0 +1,249 @@
+/**
+ * The journal quorum on etcd, with real processes: three `bin/pact-journal`
+ * each running its etcd member on loopback, formed the documented way.
+ */
+import assert from "node:assert/strict";
+import { JournalClient } from "../cli/client/journal_client.ts";
+import { isPactError } from "../shared/errors/mod.ts";
+import { commitEntry } from "../cli/ops/commit.ts";
+import type { JournalProcess } from "./harness/journal_process.ts";
+import { etcdAvailable, JournalQuorum } from "./harness/journal_quorum.ts";
+import { runPact } from "./harness/cli_process.ts";
+
+const ignore = !etcdAvailable();
+if (ignore) console.warn("etcd not on PATH: skipping the quorum tests (CI installs etcd-server)");
+
+async function clientOf(journal: JournalProcess, timeoutSeconds = 20): Promise<JournalClient> {
+  return new JournalClient({
+    endpoint: journal.endpoint,
+    token: await journal.token(),
+    timeoutSeconds,
+  });
+}
+
+/** Every entry a journal serves, as (sequence, request id). */
+async function logOf(journal: JournalProcess): Promise<[number, string][]> {
+  const client = await clientOf(journal);
+  try {
+    const entries = await client.listEntries({ limit: 10_000 });
+    return entries.map((e) => [e.sequence, e.requestId]);
+  } finally {
+    client.close();
+  }
+}
+
+/** Waits until `check` passes or `timeoutMs` runs out (then throws its last error). */
+async function eventually(check: () => Promise<void>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    try {
+      await check();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+Deno.test({
+  name:
+    "a 3-journal quorum forms from --bootstrap and peers, replicates every write and reports its health",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using quorum = await JournalQuorum.start(3);
+  const [first, second, third] = [quorum.journal(0), quorum.journal(1), quorum.journal(2)];
+  const token = await first.token();
+
+  // Writes through any journal land in one gap-free log every replica serves.
+  for (const [i, journal] of [first, second, third, first, second, third].entries()) {
+    const result = await runPact(
+      ["commit", "-m", `change ${i}`, "--node", `node${i % 3}`],
+      { PACT_ENDPOINT: journal.endpoint, PACT_TOKEN: token },
+    );
+    assert.equal(result.code, 0, result.stderr);
+  }
+  const expected = await logOf(first);
+  assert.deepEqual(expected.map(([sequence]) => sequence), [0, 1, 2, 3, 4, 5]);
+  await eventually(async () => {
+    assert.deepEqual(await logOf(second), expected);
+    assert.deepEqual(await logOf(third), expected);
+  });
+  // Every replica's in-memory state saw the other replicas' writes (tailing).
+  await eventually(async () => {
+    for (const journal of [first, second, third]) {
+      const status = await runPact(["status", "node2", "--json"], {
+        PACT_ENDPOINT: journal.endpoint,
+        PACT_TOKEN: token,
+      });
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal(JSON.parse(status.stdout).last_commit_sequence, 5);
+    }
+  });
+
+  const cluster = await runPact(["cluster", "--json"], {
+    PACT_ENDPOINT: second.endpoint,
+    PACT_TOKEN: token,
+  });
+  assert.equal(cluster.code, 0, cluster.stdout + cluster.stderr);
+  const report = JSON.parse(cluster.stdout);
+  assert.equal(report.store, "etcd");
+  assert.equal(report.healthy, true);
+  assert.deepEqual(report.members.map((m: { id: string }) => m.id).sort(), ["1", "2", "3"]);
+  assert.equal(report.members.filter((m: { leader: boolean }) => m.leader).length, 1);
+  assert.ok(report.raft_term >= 1 && report.raft_index > 0, cluster.stdout);
+  assert.ok(report.members.every((m: { db_size_bytes: number }) => m.db_size_bytes > 0));
+  const text = await runPact(["cluster"], { PACT_ENDPOINT: third.endpoint, PACT_TOKEN: token });
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /Health:\s+healthy/);
+  assert.match(text.stdout, /ID\s+ROLE\s+HEALTH\s+PEER URL/);
+
+  // A read replica serves the same log and forwards writes to the quorum.
+  const replica = await quorum.addReplica("replica-1");
+  const viaReplica = await runPact(["commit", "-m", "through the replica", "--node", "node9"], {
+    PACT_ENDPOINT: replica.endpoint,
+    PACT_TOKEN: token,
+  });
+  assert.equal(viaReplica.code, 0, viaReplica.stderr + replica.log);
+  assert.match(viaReplica.stdout, /seq:6/);
+  await eventually(async () => assert.deepEqual(await logOf(replica), await logOf(first)));
+  const replicaStatus = JSON.parse(
+    (await runPact(["cluster", "--json"], { PACT_ENDPOINT: replica.endpoint, PACT_TOKEN: token }))
+      .stdout,
+  );
+  assert.equal(replicaStatus.role, "replica");
+});
+
+Deno.test({
+  name:
+    "writes resume after kill -9 of the etcd leader and of a journal, with no acknowledged entry lost",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using quorum = await JournalQuorum.start(3);
+  const journals = [quorum.journal(0), quorum.journal(1), quorum.journal(2)];
+  const token = await journals[0]!.token();
+
+  // A subscriber on journal 3 follows the log, as an agent would.
+  const subscriber = await clientOf(journals[2]!);
+  const seen: number[] = [];
+  const subscription = new AbortController();
+  const following = (async () => {
+    try {
+      for await (const update of subscriber.subscribe({ fromSequence: 0 }, subscription.signal)) {
+        if (update.sequence !== undefined) seen.push(update.sequence);
+      }
+    } catch { /* the journal went away or we aborted */ }
+  })();
+
+  // Steady writers round-robin over the journals; each write retries with the
+  // same request id until it is acknowledged (idempotent), as the CLI would.
+  const acknowledged = new Map<string, number>();
+  let stop = false;
+  const writer = async (w: number) => {
+    for (let i = 0; !stop; i++) {
+      const entry = commitEntry(`node${w}`, `write ${w}/${i}`);
+      for (let attempt = 0; !stop || attempt === 0; attempt++) {
+        const target = journals[(w + attempt) % journals.length]!;
+        const client = new JournalClient({ endpoint: target.endpoint, token, timeoutSeconds: 10 });
+        try {
+          const result = await client.appendEntry({ entry });
+          acknowledged.set(entry.requestId, result.sequence);
+          break;
+        } catch (err) {
+          if (!isPactError(err, "UNAVAILABLE") && !isPactError(err, "TIMEOUT")) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        } finally {
+          client.close();
+        }
+        if (attempt > 200) throw new Error("a write never succeeded");
+      }
+    }
+  };
+  const writers = [0, 1, 2].map(writer);
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+
+  // Kill -9 the etcd leader's process, and journal 2 (its etcd keeps running).
+  const status = JSON.parse(
+    (await runPact(["cluster", "--json"], {
+      PACT_ENDPOINT: journals[0]!.endpoint,
+      PACT_TOKEN: token,
+    }))
+      .stdout,
+  );
+  const leaderIndex = Number(status.leader) - 1;
+  const killedEtcd = await quorum.etcdPid(leaderIndex);
+  const beforeKill = acknowledged.size;
+  Deno.kill(killedEtcd, "SIGKILL");
+  const killedAt = performance.now();
+  const victim = leaderIndex === 1 ? 0 : 1;
+  await journals[victim]!.kill();
+
+  // Writes resume through the surviving journals.
+  await eventually(() => {
+    assert.ok(acknowledged.size > beforeKill + 20, `acknowledged ${acknowledged.size}`);
+    return Promise.resolve();
+  }, 30_000);
+  const resumedMs = performance.now() - killedAt;
+  journals[victim] = await quorum.restart(victim);
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  stop = true;
+  await Promise.all(writers);
+
+  // Every acknowledged write is in the log at its acknowledged sequence, the
+  // log is gap-free, and every replica serves the same log.
+  const log = await logOf(journals[0]!);
+  assert.deepEqual(log.map(([sequence]) => sequence), [...Array(log.length).keys()]);
+  const bySequence = new Map(log);
+  for (const [requestId, sequence] of acknowledged) {
+    assert.equal(bySequence.get(sequence), requestId, `acknowledged seq ${sequence} lost`);
+  }
+  await eventually(async () => {
+    assert.deepEqual(await logOf(journals[1]!), log);
+    assert.deepEqual(await logOf(journals[2]!), log);
+  }, 30_000);
+  // The subscriber on journal 3 saw every entry once, in order.
+  await eventually(() => {
+    assert.deepEqual(seen, [...Array(log.length).keys()]);
+    return Promise.resolve();
+  });
+  subscription.abort();
+  subscriber.close();
+  await following;
+  console.log(
+    `  ${acknowledged.size} writes acknowledged; writes resumed ${
+      Math.round(resumedMs)
+    } ms after the kills`,
+  );
+});
+
+Deno.test({
+  name: "a journal that lost its quorum serves reads and refuses writes with exit code 5",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using quorum = await JournalQuorum.start(3);
+  const survivor = quorum.journal(0);
+  const token = await survivor.token();
+  const env = { PACT_ENDPOINT: survivor.endpoint, PACT_TOKEN: token };
+  assert.equal((await runPact(["commit", "-m", "before", "--node", "node1"], env)).code, 0);
+  // Stop two of three journals; each stops its etcd member with it.
+  await quorum.journal(1).stop();
+  await quorum.journal(2).stop();
+
+  const status = await runPact(["status", "--json"], env);
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal(JSON.parse(status.stdout).journal.next_sequence, 1);
+  const write = await runPact(["commit", "-m", "no quorum", "--node", "node1"], {
+    ...env,
+    PACT_TIMEOUT: "30",
+  });
+  assert.equal(write.code, 5, write.stdout + write.stderr);
+  assert.equal(write.stderr.trim().split("\n").length, 1, write.stderr);
+  const cluster = await runPact(["cluster", "--json"], env);
+  assert.equal(cluster.code, 5, cluster.stderr);
+});
