@@ -112,15 +112,11 @@ export class EtcdMember {
   /** Stops etcd gracefully (SIGTERM, then SIGKILL after `graceMs`). */
   async stop(graceMs = 10_000): Promise<void> {
     this.#stopping = true;
-    const pid = this.pid;
-    if (pid === undefined) return;
-    try {
-      Deno.kill(pid, "SIGTERM");
-    } catch {
-      return; // already gone
-    }
     const child = this.#child;
     if (child) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
       const timer = setTimeout(() => {
         try {
           child.kill("SIGKILL");
@@ -129,6 +125,18 @@ export class EtcdMember {
       await child.status;
       clearTimeout(timer);
       await this.#supervising;
+    } else if (this.#adoptedPid !== undefined) {
+      // Not our child: signalling it needs a wider --allow-run than the
+      // journal has under bin/pact-journal, so say what is left running.
+      try {
+        Deno.kill(this.#adoptedPid, "SIGTERM");
+      } catch (err) {
+        log.warn("Left the adopted etcd member (pid {pid}) running: {error}", {
+          pid: this.#adoptedPid,
+          error: (err as Error).message,
+        });
+        return;
+      }
     }
     await Deno.remove(this.#pidFile()).catch(() => {});
   }

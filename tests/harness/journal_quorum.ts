@@ -29,7 +29,7 @@ export class JournalQuorum {
   /** Starts `size` journals: node 1 bootstraps, the others join at once. */
   static async start(size = 3): Promise<JournalQuorum> {
     const members: MemberPorts[] = [];
-    for (let i = 1; i <= size; i++) members.push({ id: String(i), grpc: await freePortRun(3) });
+    for (let i = 1; i <= size; i++) members.push({ id: String(i), grpc: freePortRun(3) });
     const dirs = await Promise.all(
       members.map(() => Deno.makeTempDir({ prefix: "pact-test-quorum-" })),
     );
@@ -107,7 +107,7 @@ export class JournalQuorum {
 }
 
 /** A port p such that p .. p+count-1 are all free on 127.0.0.1 right now. */
-async function freePortRun(count: number): Promise<number> {
+function freePortRun(count: number): number {
   for (let attempt = 0; attempt < 100; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 30_000);
     const listeners: Deno.Listener[] = [];
