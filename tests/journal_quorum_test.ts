@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { JournalClient } from "../cli/client/journal_client.ts";
 import { isPactError } from "../shared/errors/mod.ts";
 import { commitEntry } from "../cli/ops/commit.ts";
-import type { JournalProcess } from "./harness/journal_process.ts";
+import { JournalProcess } from "./harness/journal_process.ts";
 import { etcdAvailable, JournalQuorum } from "./harness/journal_quorum.ts";
 import { runPact } from "./harness/cli_process.ts";
 
@@ -246,4 +246,54 @@ Deno.test({
   assert.equal(write.stderr.trim().split("\n").length, 1, write.stderr);
   const cluster = await runPact(["cluster", "--json"], env);
   assert.equal(cluster.code, 5, cluster.stderr);
+});
+
+Deno.test({
+  name: "a member whose disk was replaced rejoins with a plain start; --bootstrap is refused",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using quorum = await JournalQuorum.start(3);
+  const token = await quorum.journal(1).token();
+  const env = { PACT_ENDPOINT: quorum.journal(1).endpoint, PACT_TOKEN: token };
+  assert.equal((await runPact(["commit", "-m", "before", "--node", "node1"], env)).code, 0);
+  const checked = await new Deno.Command("deploy/bootstrap-quorum.sh", {
+    args: [quorum.journal(1).grpcAddress, "30"],
+    env: { PACT_TOKEN: token },
+  }).output();
+  assert.equal(checked.code, 0, new TextDecoder().decode(checked.stderr));
+  assert.match(new TextDecoder().decode(checked.stdout), /Health:\s+healthy/);
+
+  // Node 1 loses its disk: stop it and wipe its data directory.
+  await quorum.journal(0).stop();
+  for await (const entry of Deno.readDir(quorum.dirs[0]!)) {
+    if (entry.name !== "journal.toml") {
+      await Deno.remove(`${quorum.dirs[0]}/${entry.name}`, { recursive: true });
+    }
+  }
+  // Re-running the first-install command would found a second quorum: refused.
+  await assert.rejects(
+    JournalProcess.start({
+      dataDir: quorum.dirs[0]!,
+      grpcPort: quorum.members[0]!.grpc,
+      args: ["--node-id", "1", "--peers", quorum.peers, "--bootstrap"],
+    }, 30_000),
+    /--bootstrap refused: a quorum already runs/,
+  );
+  // The documented replacement: start it plainly; it replaces its old member record.
+  const replaced = await quorum.restart(0);
+  await eventually(async () => {
+    const cluster = await runPact(["cluster", "--json"], env);
+    assert.equal(cluster.code, 0, cluster.stdout);
+    const report = JSON.parse(cluster.stdout);
+    assert.deepEqual(report.members.map((m: { id: string }) => m.id), ["1", "2", "3"]);
+  }, 30_000);
+  // It restored the log from the quorum and takes writes again.
+  const write = await runPact(["commit", "-m", "after", "--node", "node1"], {
+    PACT_ENDPOINT: replaced.endpoint,
+    PACT_TOKEN: token,
+  });
+  assert.equal(write.code, 0, write.stderr);
+  assert.match(write.stdout, /seq:1/);
 });

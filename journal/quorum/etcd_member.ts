@@ -12,7 +12,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { Etcd3 } from "etcd3";
-import { PactError } from "../../shared/errors/mod.ts";
+import { isPactError, PactError } from "../../shared/errors/mod.ts";
 import type { EtcdSettings } from "../config.ts";
 import type { EtcdServerLimits } from "../store/etcd_store.ts";
 import { initialCluster, type MemberUrls } from "./topology.ts";
@@ -149,6 +149,7 @@ export class EtcdMember {
       return { members: [self], state: "existing" };
     }
     if (bootstrap) {
+      await this.#refuseSecondQuorum();
       log.info("Bootstrapping a new quorum with member {id} ({url})", {
         id: self.id,
         url: self.peerUrl,
@@ -156,6 +157,40 @@ export class EtcdMember {
       return { members: [self], state: "new" };
     }
     return await this.#join();
+  }
+
+  /**
+   * `--bootstrap` on a node without data would found a second, separate
+   * quorum if the others already run one (node 1's disk was replaced, or
+   * the flag was left in a unit file): refuse when any peer answers.
+   */
+  async #refuseSecondQuorum(): Promise<void> {
+    const { self, members } = this.#options;
+    const others = members.filter((m) => m.id !== self.id).map((m) => m.clientUrl);
+    for (const url of others) {
+      const target = new URL(url);
+      try {
+        const socket = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
+        socket.close();
+      } catch {
+        continue;
+      }
+      const client = this.#options.connect([url]);
+      try {
+        const listed = await withTimeout(client.cluster.memberList({}), 3_000);
+        const names = (listed.members ?? []).map((m) => m.name || "(joining)").join(", ");
+        throw new PactError(
+          "CONFIG",
+          `--bootstrap refused: a quorum already runs (members ${names} via ${url}); ` +
+            "start this node without --bootstrap to join it",
+        );
+      } catch (err) {
+        if (isPactError(err)) throw err;
+        // Not answering as etcd: nothing to protect.
+      } finally {
+        client.close();
+      }
+    }
   }
 
   /** Asks the running members to add this one; retries until a member answers. */
