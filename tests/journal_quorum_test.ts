@@ -238,6 +238,10 @@ Deno.test({
   const status = await runPact(["status", "--json"], env);
   assert.equal(status.code, 0, status.stderr);
   assert.equal(JSON.parse(status.stdout).journal.next_sequence, 1);
+  // The log stays readable (serializable reads from the surviving member).
+  const log = await runPact(["log", "--json"], env);
+  assert.equal(log.code, 0, log.stderr);
+  assert.deepEqual(JSON.parse(log.stdout).map((e: { message: string }) => e.message), ["before"]);
   const write = await runPact(["commit", "-m", "no quorum", "--node", "node1"], {
     ...env,
     PACT_TIMEOUT: "30",

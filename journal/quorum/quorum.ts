@@ -57,8 +57,8 @@ export async function openQuorum(config: JournalConfig): Promise<Quorum> {
       url: topology.self.peerUrl,
     });
   }
-  // The local member first: reads and writes stay on this host while it is
-  // up; the others carry on when it is not.
+  // Every member: etcd3 spreads calls over them and skips one that fails,
+  // so the journal keeps working when its own member is down.
   const endpoints = [
     ...(topology.self ? [topology.self.clientUrl] : []),
     ...topology.members.filter((m) => m !== topology.self).map((m) => m.clientUrl),

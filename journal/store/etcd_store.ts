@@ -361,18 +361,31 @@ export class EtcdStore implements JournalStore {
       sort_target: "Key",
       sort_order: newestFirst ? "Descend" : "Ascend",
     };
-    return await this.#retrying(
-      "read the journal",
-      (deadline) => this.#client.kv.range(request, { deadline }),
-    );
+    try {
+      return await this.#retrying(
+        "read the journal",
+        (deadline) => this.#client.kv.range(request, { deadline }),
+        LINEARIZABLE_READ_MS,
+      );
+    } catch (err) {
+      if (!(err instanceof PactError) || err.code !== "UNAVAILABLE" || this.#closed) throw err;
+      // No quorum: a serializable read from any member that answers. The log
+      // is append-only, so such a read can miss the newest entries but never
+      // shows a wrong one; reads keep working while writes cannot.
+      return await this.#retrying(
+        "read the journal",
+        (deadline) => this.#client.kv.range({ ...request, serializable: true }, { deadline }),
+      );
+    }
   }
 
-  /** Runs `call`, retrying transient failures until `operationTimeoutMs` has passed. */
+  /** Runs `call`, retrying transient failures until `timeoutMs` (default `operationTimeoutMs`) has passed. */
   async #retrying<T>(
     action: string,
     call: (deadline: number, attempt: number) => Promise<T>,
+    timeoutMs = this.#operationTimeoutMs,
   ): Promise<T> {
-    const giveUpAt = Date.now() + this.#operationTimeoutMs;
+    const giveUpAt = Date.now() + timeoutMs;
     let backoffMs = 50;
     // The reason to report: an open circuit breaker only says that an
     // earlier call to the member failed, so keep that earlier failure.
@@ -395,6 +408,9 @@ export class EtcdStore implements JournalStore {
     }
   }
 }
+
+/** How long a read insists on linearizability before it falls back to a serializable read. */
+const LINEARIZABLE_READ_MS = 3_000;
 
 /** The next sequence a head key holds (0 when the key is missing). */
 function parseHead(kv: IKeyValue | undefined): number {
