@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { ExitCode, exitCodeFor, isPactError } from "../shared/errors/mod.ts";
 import { PACT_VERSION } from "../shared/version.ts";
 import { clusterCommand } from "./commands/cluster.ts";
+import { applyCommand } from "./commands/apply.ts";
 import { commitCommand } from "./commands/commit.ts";
 import { completionsCommand } from "./commands/completions.ts";
 import { logCommand } from "./commands/log.ts";
@@ -48,6 +49,7 @@ export function buildProgram(ctx: CliContext): Command {
     logCommand(ctx),
     watchCommand(ctx),
     commitCommand(ctx),
+    applyCommand(ctx),
     clusterCommand(ctx),
     completionsCommand(ctx, () => program as unknown as Command),
   ];
