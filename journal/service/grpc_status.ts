@@ -5,6 +5,8 @@ import { type ErrorCode, isPactError } from "../../shared/errors/mod.ts";
 export const ERROR_CODE_KEY = "pact-error-code";
 /** Trailer carrying the validation rule of a refused entry. */
 export const ERROR_RULE_KEY = "pact-error-rule";
+/** Trailer telling a refused client how many milliseconds to wait before retrying. */
+export const RETRY_AFTER_MS_KEY = "retry-after-ms";
 
 /** The gRPC status for each PactError code. */
 export function grpcStatusFor(code: ErrorCode): status {
@@ -57,6 +59,8 @@ export function toStatusError(err: unknown): StatusError {
     metadata.set(ERROR_CODE_KEY, err.code);
     const rule = (err as { rule?: unknown }).rule;
     if (typeof rule === "string") metadata.set(ERROR_RULE_KEY, rule);
+    const retryAfterMs = (err as { retryAfterMs?: unknown }).retryAfterMs;
+    if (typeof retryAfterMs === "number") metadata.set(RETRY_AFTER_MS_KEY, `${retryAfterMs}`);
     return { code: grpcStatusFor(err.code), details: err.message, metadata };
   }
   metadata.set(ERROR_CODE_KEY, "INTERNAL");

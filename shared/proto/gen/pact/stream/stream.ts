@@ -22,45 +22,88 @@ import { ConfigEntry, Scope, UpdateKind, VClusterPolicy } from "../config/config
 
 /**
  * BootConfigService: boot-time config streaming and the live subscription
- * agents (and `pact watch`) keep open. Served from the replica's memory.
+ * agents (and `pact watch`) keep open. Served from the replica's memory and
+ * local store, so boot storms never touch the write path.
  */
 
 export interface BootConfigRequest {
   nodeId: string;
+  /** Empty: the vCluster the journal has the node assigned to. */
   vclusterId: string;
-  /** When the overlay is not newer than this, only the completion is sent. */
+  /**
+   * The `config_version` of the node's last ConfigComplete. When nothing the
+   * node boots from changed since, only a ConfigComplete (`unchanged`) is sent.
+   */
   lastKnownVersion?: number | undefined;
 }
 
+/**
+ * One piece of the compressed overlay. Chunks arrive in order, each at most
+ * 65536 bytes of `data`; an empty overlay is still one chunk.
+ */
 export interface OverlayChunk {
+  /** Sequence of the latest entry that shaped the overlay (0: nothing declared yet). */
   version: number;
   vclusterId: string;
+  /** Bytes [chunk_index * 65536, chunk_index * 65536 + len) of the compressed overlay. */
   data: Uint8Array;
   chunkIndex: number;
   totalChunks: number;
-  /** SHA-256 of the whole overlay data (all chunks joined). */
+  /** Lowercase hex SHA-256 of the whole compressed overlay (all chunks joined). */
   checksum: string;
+  /**
+   * `zstd`: one zstd frame (level 3, no zstd checksum) whose content is an
+   * encoded pact.config.DeclaredState.
+   */
   encoding: string;
+  /** Lowercase hex SHA-256 of the decompressed bytes (the encoded DeclaredState). */
+  contentChecksum: string;
+  /** Length of the decompressed bytes; clients refuse to inflate beyond it. */
+  contentBytes: number;
 }
 
 export interface NodeDelta {
   nodeId: string;
+  /**
+   * Sequence of the latest node-scoped entry that shaped the delta (a commit,
+   * rollback or vCluster assignment); 0 when there is none.
+   */
   version: number;
-  /** Encoded NodeDeltaEntries. */
+  /** Encoded NodeDeltaEntries, not compressed (node deltas are small). */
   data: Uint8Array;
+  /** Lowercase hex SHA-256 of `data`. */
   checksum: string;
 }
 
-/** The committed node-scoped entries a node re-applies after boot. */
+/**
+ * The committed node-scoped changes a node re-applies after its overlay, in
+ * sequence order: Commit and Rollback entries carrying a state delta or
+ * declared state. Items that a later overlay change of the node's vCluster
+ * declares again (same dimension and key) are superseded and left out, as
+ * are entries whose TTL has expired; entries left empty are dropped.
+ */
 export interface NodeDeltaEntries {
   entries: ConfigEntry[];
 }
 
 export interface ConfigComplete {
+  /** The overlay's version (OverlayChunk.version). */
   baseVersion: number;
+  /** The node delta's version (NodeDelta.version). */
   nodeVersion: number;
-  timestamp: Date | undefined;
-  policy: VClusterPolicy | undefined;
+  timestamp:
+    | Date
+    | undefined;
+  /** The vCluster's policy, when it has one. */
+  policy:
+    | VClusterPolicy
+    | undefined;
+  /** max(base_version, node_version): send it as `last_known_version` next boot. */
+  configVersion: number;
+  /** The vCluster served; empty for an unassigned node. */
+  vclusterId: string;
+  /** True when `last_known_version` was current and nothing else was sent. */
+  unchanged: boolean;
 }
 
 export interface BootConfigChunk {
@@ -71,8 +114,12 @@ export interface BootConfigChunk {
 }
 
 export interface SubscribeRequest {
-  /** The subscribing node; empty for an admin watch of everything. */
+  /**
+   * The subscribing node: it gets its own entries, its vCluster's and global
+   * ones, minus audit records. Empty for an admin watch.
+   */
   nodeId: string;
+  /** Without a node id or scope: watch this vCluster (and its nodes). */
   vclusterId: string;
   fromSequence: number;
   /** Start at the journal's head instead of `from_sequence`. */
@@ -82,8 +129,12 @@ export interface SubscribeRequest {
 
 export interface ConfigUpdate {
   sequence: number;
-  timestamp: Date | undefined;
+  timestamp:
+    | Date
+    | undefined;
+  /** What changed: OVERLAY, NODE_DELTA, POLICY, BLACKLIST, ... or HEARTBEAT. */
   kind: UpdateKind;
+  /** The journal entry (absent in heartbeats); its payload is typed. */
   entry: ConfigEntry | undefined;
 }
 
@@ -175,6 +226,8 @@ function createBaseOverlayChunk(): OverlayChunk {
     totalChunks: 0,
     checksum: "",
     encoding: "",
+    contentChecksum: "",
+    contentBytes: 0,
   };
 }
 
@@ -200,6 +253,12 @@ export const OverlayChunk: MessageFns<OverlayChunk> = {
     }
     if (message.encoding !== "") {
       writer.uint32(58).string(message.encoding);
+    }
+    if (message.contentChecksum !== "") {
+      writer.uint32(66).string(message.contentChecksum);
+    }
+    if (message.contentBytes !== 0) {
+      writer.uint32(72).uint64(message.contentBytes);
     }
     return writer;
   },
@@ -273,6 +332,22 @@ export const OverlayChunk: MessageFns<OverlayChunk> = {
             message.encoding = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.contentChecksum = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.contentBytes = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -297,6 +372,8 @@ export const OverlayChunk: MessageFns<OverlayChunk> = {
     message.totalChunks = object.totalChunks ?? 0;
     message.checksum = object.checksum ?? "";
     message.encoding = object.encoding ?? "";
+    message.contentChecksum = object.contentChecksum ?? "";
+    message.contentBytes = object.contentBytes ?? 0;
     return message;
   },
 };
@@ -448,7 +525,15 @@ export const NodeDeltaEntries: MessageFns<NodeDeltaEntries> = {
 };
 
 function createBaseConfigComplete(): ConfigComplete {
-  return { baseVersion: 0, nodeVersion: 0, timestamp: undefined, policy: undefined };
+  return {
+    baseVersion: 0,
+    nodeVersion: 0,
+    timestamp: undefined,
+    policy: undefined,
+    configVersion: 0,
+    vclusterId: "",
+    unchanged: false,
+  };
 }
 
 export const ConfigComplete: MessageFns<ConfigComplete> = {
@@ -464,6 +549,15 @@ export const ConfigComplete: MessageFns<ConfigComplete> = {
     }
     if (message.policy !== undefined) {
       VClusterPolicy.encode(message.policy, writer.uint32(34).fork()).join();
+    }
+    if (message.configVersion !== 0) {
+      writer.uint32(40).uint64(message.configVersion);
+    }
+    if (message.vclusterId !== "") {
+      writer.uint32(50).string(message.vclusterId);
+    }
+    if (message.unchanged !== false) {
+      writer.uint32(56).bool(message.unchanged);
     }
     return writer;
   },
@@ -513,6 +607,30 @@ export const ConfigComplete: MessageFns<ConfigComplete> = {
             message.policy = VClusterPolicy.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.configVersion = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.vclusterId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.unchanged = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -536,6 +654,9 @@ export const ConfigComplete: MessageFns<ConfigComplete> = {
     message.policy = (object.policy !== undefined && object.policy !== null)
       ? VClusterPolicy.fromPartial(object.policy)
       : undefined;
+    message.configVersion = object.configVersion ?? 0;
+    message.vclusterId = object.vclusterId ?? "";
+    message.unchanged = object.unchanged ?? false;
     return message;
   },
 };
@@ -836,7 +957,21 @@ export const ConfigUpdate: MessageFns<ConfigUpdate> = {
 
 export type BootConfigServiceService = typeof BootConfigServiceService;
 export const BootConfigServiceService = {
-  /** Phase 1 overlay chunks, phase 2 node delta, then a completion marker. */
+  /**
+   * Phase 1: the vCluster overlay as OverlayChunks (omitted for an
+   * unassigned node); phase 2: one NodeDelta (omitted without a node id);
+   * then one ConfigComplete. When `last_known_version` is at least the
+   * node's current config version, only the ConfigComplete is sent.
+   *
+   * Every replica sends identical overlay and node-delta bytes for the same
+   * journal state: the overlay is a canonical (sorted) encoding compressed
+   * with zstd at a fixed level.
+   *
+   * Beyond the journal's `max_concurrent_boot_streams` the call fails with
+   * RESOURCE_EXHAUSTED and a `retry-after-ms` trailer (milliseconds to wait
+   * before retrying, spread per node so that refused nodes do not return
+   * together). An unknown vCluster fails with NOT_FOUND.
+   */
   streamBootConfig: {
     path: "/pact.stream.BootConfigService/StreamBootConfig" as const,
     requestStream: false as const,
@@ -846,7 +981,13 @@ export const BootConfigServiceService = {
     responseSerialize: (value: BootConfigChunk): Buffer => Buffer.from(BootConfigChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): BootConfigChunk => BootConfigChunk.decode(value),
   },
-  /** Replays entries from `from_sequence`, then pushes live updates. */
+  /**
+   * Replays the entries from `from_sequence` on, then pushes live updates
+   * (at-least-once: after a reconnect, resume from the last sequence
+   * processed). A subscriber that falls too far behind is cut off with
+   * RESOURCE_EXHAUSTED; it resubscribes from its last processed sequence.
+   * Idle subscriptions get a HEARTBEAT update.
+   */
   subscribeConfigUpdates: {
     path: "/pact.stream.BootConfigService/SubscribeConfigUpdates" as const,
     requestStream: false as const,
@@ -859,21 +1000,61 @@ export const BootConfigServiceService = {
 } as const;
 
 export interface BootConfigServiceServer extends UntypedServiceImplementation {
-  /** Phase 1 overlay chunks, phase 2 node delta, then a completion marker. */
+  /**
+   * Phase 1: the vCluster overlay as OverlayChunks (omitted for an
+   * unassigned node); phase 2: one NodeDelta (omitted without a node id);
+   * then one ConfigComplete. When `last_known_version` is at least the
+   * node's current config version, only the ConfigComplete is sent.
+   *
+   * Every replica sends identical overlay and node-delta bytes for the same
+   * journal state: the overlay is a canonical (sorted) encoding compressed
+   * with zstd at a fixed level.
+   *
+   * Beyond the journal's `max_concurrent_boot_streams` the call fails with
+   * RESOURCE_EXHAUSTED and a `retry-after-ms` trailer (milliseconds to wait
+   * before retrying, spread per node so that refused nodes do not return
+   * together). An unknown vCluster fails with NOT_FOUND.
+   */
   streamBootConfig: handleServerStreamingCall<BootConfigRequest, BootConfigChunk>;
-  /** Replays entries from `from_sequence`, then pushes live updates. */
+  /**
+   * Replays the entries from `from_sequence` on, then pushes live updates
+   * (at-least-once: after a reconnect, resume from the last sequence
+   * processed). A subscriber that falls too far behind is cut off with
+   * RESOURCE_EXHAUSTED; it resubscribes from its last processed sequence.
+   * Idle subscriptions get a HEARTBEAT update.
+   */
   subscribeConfigUpdates: handleServerStreamingCall<SubscribeRequest, ConfigUpdate>;
 }
 
 export interface BootConfigServiceClient extends Client {
-  /** Phase 1 overlay chunks, phase 2 node delta, then a completion marker. */
+  /**
+   * Phase 1: the vCluster overlay as OverlayChunks (omitted for an
+   * unassigned node); phase 2: one NodeDelta (omitted without a node id);
+   * then one ConfigComplete. When `last_known_version` is at least the
+   * node's current config version, only the ConfigComplete is sent.
+   *
+   * Every replica sends identical overlay and node-delta bytes for the same
+   * journal state: the overlay is a canonical (sorted) encoding compressed
+   * with zstd at a fixed level.
+   *
+   * Beyond the journal's `max_concurrent_boot_streams` the call fails with
+   * RESOURCE_EXHAUSTED and a `retry-after-ms` trailer (milliseconds to wait
+   * before retrying, spread per node so that refused nodes do not return
+   * together). An unknown vCluster fails with NOT_FOUND.
+   */
   streamBootConfig(request: BootConfigRequest, options?: Partial<CallOptions>): ClientReadableStream<BootConfigChunk>;
   streamBootConfig(
     request: BootConfigRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<BootConfigChunk>;
-  /** Replays entries from `from_sequence`, then pushes live updates. */
+  /**
+   * Replays the entries from `from_sequence` on, then pushes live updates
+   * (at-least-once: after a reconnect, resume from the last sequence
+   * processed). A subscriber that falls too far behind is cut off with
+   * RESOURCE_EXHAUSTED; it resubscribes from its last processed sequence.
+   * Idle subscriptions get a HEARTBEAT update.
+   */
   subscribeConfigUpdates(request: SubscribeRequest, options?: Partial<CallOptions>): ClientReadableStream<ConfigUpdate>;
   subscribeConfigUpdates(
     request: SubscribeRequest,

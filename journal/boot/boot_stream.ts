@@ -1,0 +1,148 @@
+/**
+ * The messages of one boot stream, from one consistent journal state:
+ * phase 1 the vCluster overlay in chunks, phase 2 the node delta, then the
+ * completion marker; or only the marker when the node is up to date.
+ */
+import type { Clock } from "../../shared/clock/clock.ts";
+import { formatScope } from "../../shared/domain/scope.ts";
+import { PactError } from "../../shared/errors/mod.ts";
+import { sha256Hex } from "../../shared/hash.ts";
+import type { ConfigEntry } from "../../shared/proto/gen/pact/config/config.ts";
+import {
+  type BootConfigChunk,
+  NodeDeltaEntries,
+} from "../../shared/proto/gen/pact/stream/stream.ts";
+import type { JournalState } from "../state/state.ts";
+import type { ReadQuery } from "../store/port.ts";
+import type { CompiledOverlay, OverlayCache } from "./overlay_cache.ts";
+import { NODE_DELTA_ENTRY_TYPES, nodeDelta } from "./node_delta.ts";
+
+/** Largest encoded node delta sent (it travels as one message). */
+export const NODE_DELTA_BYTES_MAX = 8 * 1024 * 1024;
+/** Entries read from the store at once for a node delta. */
+const READ_PAGE_ENTRIES = 1000;
+
+/** What a boot stream reads. */
+export interface BootStreamDeps {
+  readonly journal: {
+    readonly state: JournalState;
+    read(query: ReadQuery): Promise<ConfigEntry[]>;
+  };
+  readonly cache: OverlayCache;
+  readonly clock: Clock;
+}
+
+/** A boot request, as parsed from the wire. */
+export interface BootRequest {
+  readonly nodeId: string;
+  /** Empty: the vCluster the node is assigned to. */
+  readonly vclusterId: string;
+  readonly lastKnownVersion?: number | undefined;
+}
+
+/** Yields the messages of a boot stream for `request`. */
+export async function* bootStream(
+  deps: BootStreamDeps,
+  request: BootRequest,
+): AsyncGenerator<BootConfigChunk> {
+  const state = deps.journal.state;
+  const vclusterId = request.vclusterId || state.nodes.get(request.nodeId)?.vclusterId || "";
+  const vcluster = vclusterId === "" ? undefined : state.vclusters.get(vclusterId);
+  if (vclusterId !== "" && !vcluster) {
+    throw new PactError(
+      "NOT_FOUND",
+      `Cannot stream boot config: vCluster ${
+        JSON.stringify(vclusterId)
+      } is unknown to this journal`,
+    );
+  }
+  const overlay = vcluster ? await deps.cache.get(vclusterId, vcluster.version) : undefined;
+  const delta = request.nodeId === ""
+    ? undefined
+    : await readNodeDelta(deps, state, request.nodeId, overlay);
+  const configVersion = maxDefined(overlay?.version, delta?.version);
+  const unchanged = request.lastKnownVersion !== undefined && configVersion !== undefined &&
+    request.lastKnownVersion >= configVersion;
+  if (!unchanged) {
+    if (overlay) yield* overlayChunks(overlay);
+    if (delta) yield { chunk: { $case: "nodeDelta", value: delta.message } };
+  }
+  yield {
+    chunk: {
+      $case: "complete",
+      value: {
+        baseVersion: overlay?.version ?? 0,
+        nodeVersion: delta?.version ?? 0,
+        timestamp: new Date(deps.clock.now()),
+        policy: vcluster?.policy,
+        configVersion: configVersion ?? 0,
+        vclusterId,
+        unchanged,
+      },
+    },
+  };
+}
+
+function* overlayChunks(overlay: CompiledOverlay): Generator<BootConfigChunk> {
+  const totalChunks = overlay.chunks.length;
+  for (const [chunkIndex, data] of overlay.chunks.entries()) {
+    yield {
+      chunk: {
+        $case: "overlay",
+        value: {
+          version: overlay.version ?? 0,
+          vclusterId: overlay.vclusterId,
+          data,
+          chunkIndex,
+          totalChunks,
+          checksum: overlay.checksum,
+          encoding: overlay.encoding,
+          contentChecksum: overlay.contentChecksum,
+          contentBytes: overlay.contentBytes,
+        },
+      },
+    };
+  }
+}
+
+async function readNodeDelta(
+  deps: BootStreamDeps,
+  state: JournalState,
+  nodeId: string,
+  overlay: CompiledOverlay | undefined,
+) {
+  const entries: ConfigEntry[] = [];
+  const last = state.nextSequence - 1;
+  let from = 0;
+  while (last >= 0 && from <= last) {
+    const page = await deps.journal.read({
+      scope: formatScope({ kind: "node", id: nodeId }),
+      entryTypes: NODE_DELTA_ENTRY_TYPES,
+      fromSequence: from,
+      toSequence: last,
+      limit: READ_PAGE_ENTRIES,
+    });
+    entries.push(...page);
+    if (page.length < READ_PAGE_ENTRIES) break;
+    from = page[page.length - 1]!.sequence + 1;
+  }
+  const result = nodeDelta(entries, overlay?.keySequences ?? new Map(), deps.clock.now());
+  const data = NodeDeltaEntries.encode({ entries: result.entries }).finish();
+  if (data.length > NODE_DELTA_BYTES_MAX) {
+    throw new PactError(
+      "RESOURCE_EXHAUSTED",
+      `Cannot stream boot config: node ${nodeId}'s delta is ${data.length} bytes, more than ` +
+        `${NODE_DELTA_BYTES_MAX}; promote its changes into the overlay (pact promote ${nodeId})`,
+    );
+  }
+  return {
+    version: result.version,
+    message: { nodeId, version: result.version ?? 0, data, checksum: sha256Hex(data) },
+  };
+}
+
+function maxDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.max(a, b);
+}

@@ -1,0 +1,91 @@
+/**
+ * Phase 2 of a boot: the committed node-scoped changes a node re-applies on
+ * top of its vCluster overlay, so that committed changes survive reboots.
+ * Pure: the caller reads the entries and passes the time.
+ */
+import { type ConfigEntry, EntryType } from "../../shared/proto/gen/pact/config/config.ts";
+import {
+  declaredItemKeys,
+  filterDeclared,
+  filterStateDelta,
+  isEmptyDeclared,
+  isEmptyStateDelta,
+  stateDeltaItemKeys,
+} from "./item_keys.ts";
+
+/** Node-scoped entry types that shape what a node boots with. */
+export const NODE_DELTA_ENTRY_TYPES: readonly EntryType[] = [
+  EntryType.COMMIT,
+  EntryType.ROLLBACK,
+  EntryType.NODE_ASSIGNED,
+  EntryType.NODE_MOVED,
+  EntryType.NODE_UNASSIGNED,
+];
+
+const DELTA_TYPES: readonly EntryType[] = [EntryType.COMMIT, EntryType.ROLLBACK];
+
+/** What `nodeDelta` returns. */
+export interface NodeDeltaResult {
+  /** The entries to re-apply, oldest first, trimmed of superseded items. */
+  readonly entries: ConfigEntry[];
+  /** Sequence of the latest entry that shaped the delta; undefined when none did. */
+  readonly version: number | undefined;
+}
+
+/**
+ * The node delta from the node's entries (oldest first, of
+ * NODE_DELTA_ENTRY_TYPES). An item is superseded when the node's vCluster
+ * overlay set or removed the same item (`overlayKeySequences`) after the
+ * entry; an entry whose TTL has run out at `nowMs` is left out; entries
+ * with nothing left are dropped.
+ */
+export function nodeDelta(
+  entries: readonly ConfigEntry[],
+  overlayKeySequences: ReadonlyMap<string, number>,
+  nowMs: number,
+): NodeDeltaResult {
+  let version: number | undefined;
+  const kept: ConfigEntry[] = [];
+  for (const entry of entries) {
+    const payload = entry.payload;
+    const carriesDelta = DELTA_TYPES.includes(entry.entryType) &&
+      (payload?.$case === "stateDelta" || payload?.$case === "declared");
+    const assignment = NODE_DELTA_ENTRY_TYPES.includes(entry.entryType) &&
+      !DELTA_TYPES.includes(entry.entryType);
+    if (!carriesDelta && !assignment) continue;
+    version = Math.max(version ?? -1, entry.sequence);
+    if (!carriesDelta || expired(entry, nowMs)) continue;
+    const keep = (key: string) => (overlayKeySequences.get(key) ?? -1) < entry.sequence;
+    const trimmed = trim(entry, keep);
+    if (trimmed) kept.push(trimmed);
+  }
+  return { entries: kept, version };
+}
+
+function expired(entry: ConfigEntry, nowMs: number): boolean {
+  const ttl = entry.ttlSeconds ?? 0;
+  const at = entry.timestamp?.getTime();
+  return ttl > 0 && at !== undefined && at + ttl * 1000 <= nowMs;
+}
+
+/** The entry without superseded items, itself when nothing is, undefined when all are. */
+function trim(entry: ConfigEntry, keep: (key: string) => boolean): ConfigEntry | undefined {
+  const payload = entry.payload;
+  if (payload?.$case === "stateDelta") {
+    if (stateDeltaItemKeys(payload.value).every(keep)) {
+      return isEmptyStateDelta(payload.value) ? undefined : entry;
+    }
+    const value = filterStateDelta(payload.value, keep);
+    return isEmptyStateDelta(value)
+      ? undefined
+      : { ...entry, payload: { $case: "stateDelta", value } };
+  }
+  if (payload?.$case === "declared") {
+    if (declaredItemKeys(payload.value).every(keep)) {
+      return isEmptyDeclared(payload.value) ? undefined : entry;
+    }
+    const value = filterDeclared(payload.value, keep);
+    return isEmptyDeclared(value) ? undefined : { ...entry, payload: { $case: "declared", value } };
+  }
+  return undefined;
+}
