@@ -140,9 +140,23 @@ Deno.test("pact-journal refuses to start on bad configuration with a one-line re
     /^pact-journal: Cannot parse .*journal\.toml: line 1, column \d+: .+\n$/,
   );
 
-  const peers = await startFails(["--listen", "127.0.0.1:0", "--peers", "1=a:9443,2=b:9443"]);
+  const peers = await startFails([
+    "--listen",
+    "127.0.0.1:0",
+    "--node-id",
+    "7",
+    "--peers",
+    "1=a:9443,2=b:9443",
+  ]);
   assert.equal(peers.code, 1);
-  assert.match(peers.stderr, /Quorum mode .* needs the etcd store/);
+  assert.match(
+    peers.stderr,
+    /^pact-journal: Node id 7 is not among the quorum members \(1, 2\): set PACT_JOURNAL_NODE_ID, or start a read replica with --read-only\n$/,
+  );
+
+  const duplicatePeers = await startFails(["--peers", "1=a:9443,1=b:9443"]);
+  assert.equal(duplicatePeers.code, 1);
+  assert.match(duplicatePeers.stderr, /^pact-journal: Peer ids must be unique/);
 
   const badListen = await startFails(["--listen", "no-port"]);
   assert.equal(badListen.code, 1);
