@@ -39,6 +39,7 @@ Deno.test("pact --help and every command's help match their golden text", async 
       ["help-log.txt", ["log", "--help"]],
       ["help-watch.txt", ["watch", "--help"]],
       ["help-commit.txt", ["commit", "--help"]],
+      ["help-cluster.txt", ["cluster", "--help"]],
       ["help-completions.txt", ["completions", "--help"]],
     ] as const
   ) {
