@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { PactError } from "../shared/errors/mod.ts";
 import { type HostPort, parseHostPort } from "../shared/config/listen_address.ts";
 import { readTomlFile, TomlReader } from "../shared/config/toml_file.ts";
@@ -38,6 +39,32 @@ export interface EtcdSettings {
   readonly defragIntervalSeconds: number;
 }
 
+/**
+ * Where the quorum's TLS material is (`[journal.tls]`, PACT_JOURNAL_TLS_*):
+ * PEM files that pact's CA issues. One certificate per member serves both
+ * etcd sides (peer and client) and is also the journal's etcd client
+ * certificate, so it carries the serverAuth and clientAuth key usages.
+ */
+export interface JournalTlsFiles {
+  /** The CA that signed every member's certificate. */
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /**
+   * A DNS name in every member certificate, verified instead of each
+   * member's host. Required when members are IP addresses (Deno's TLS
+   * refuses an IP address as server name).
+   */
+  readonly serverName: string | undefined;
+}
+
+/** TLS settings with the PEM material read at start. */
+export interface JournalTls extends JournalTlsFiles {
+  readonly ca: Uint8Array;
+  readonly cert: Uint8Array;
+  readonly key: Uint8Array;
+}
+
 /** Everything pact-journal runs with, after flags, environment and file are merged. */
 export interface JournalConfig {
   readonly configPath: string;
@@ -51,6 +78,8 @@ export interface JournalConfig {
   /** A read replica: serves reads and boot streams, forwards writes to the quorum. */
   readonly readOnly: boolean;
   readonly etcd: EtcdSettings;
+  /** TLS for etcd peer and client traffic; undefined when off (plain HTTP). */
+  readonly tls: JournalTls | undefined;
   readonly snapshotInterval: number;
   readonly maxConcurrentBootStreams: number;
   readonly prometheusEnabled: boolean;
@@ -88,12 +117,48 @@ export function configPathOf(
 /**
  * Merges settings with the precedence flags > environment > journal.toml >
  * defaults. A missing default config file is fine; a missing explicit one,
- * malformed TOML or a bad value is a CONFIG error.
+ * malformed TOML, a bad value or an unreadable TLS file is a CONFIG error.
  */
 export async function resolveJournalConfig(
   flags: JournalFlags,
   env: EnvReader,
 ): Promise<JournalConfig> {
+  const { tlsFiles, ...config } = await resolveSettings(flags, env);
+  return { ...config, tls: tlsFiles && await readTlsFiles(tlsFiles) };
+}
+
+/** What `bin/pact-journal` grants the journal access to. */
+export interface JournalPaths {
+  readonly dataDir: string;
+  readonly snapshotDir: string;
+  readonly configPath: string;
+  readonly etcdBinary: string;
+  /** Further files the journal reads: the TLS CA, certificate and key (none when TLS is off). */
+  readonly readFiles: readonly string[];
+}
+
+/**
+ * The paths of `resolveJournalConfig`, without reading the TLS files (the
+ * journal itself reports one it cannot read, once it may read it).
+ */
+export async function resolveJournalPaths(
+  flags: JournalFlags,
+  env: EnvReader,
+): Promise<JournalPaths> {
+  const config = await resolveSettings(flags, env);
+  const tls = config.tlsFiles;
+  return {
+    dataDir: config.dataDir,
+    snapshotDir: config.snapshotDir,
+    configPath: config.configPath,
+    etcdBinary: config.etcd.binary,
+    readFiles: tls === undefined ? [] : [tls.caFile, tls.certFile, tls.keyFile],
+  };
+}
+
+type Settings = Omit<JournalConfig, "tls"> & { readonly tlsFiles: JournalTlsFiles | undefined };
+
+async function resolveSettings(flags: JournalFlags, env: EnvReader): Promise<Settings> {
   const { path, explicit } = configPathOf(flags, env);
   const toml = new TomlReader(await readTomlFile(path, !explicit), path);
   const pick = <T>(...values: (T | undefined)[]): T | undefined =>
@@ -103,6 +168,9 @@ export async function resolveJournalConfig(
     pick(flags.dataDir, env("PACT_JOURNAL_DATA_DIR"), toml.string("journal", "data_dir")) ??
       DEFAULT_DATA_DIR;
   const raftMembers = toml.strings("journal.raft", "members");
+  const peers = parsePeers(pick(flags.peers, env("PACT_JOURNAL_PEERS")), raftMembers);
+  const setting = (name: string, key: string) =>
+    pick(env(name) || undefined, toml.string("journal.tls", key) || undefined);
   return {
     configPath: path,
     nodeId: pick(flags.nodeId, env("PACT_JOURNAL_NODE_ID")) ?? "1",
@@ -123,7 +191,7 @@ export async function resolveJournalConfig(
     dataDir,
     snapshotDir: pick(flags.snapshotDir, env("PACT_JOURNAL_SNAPSHOT_DIR")) ??
       `${dataDir}/snapshots`,
-    peers: parsePeers(pick(flags.peers, env("PACT_JOURNAL_PEERS")), raftMembers),
+    peers,
     bootstrap: flags.bootstrap ?? false,
     readOnly: flags.readOnly ?? envFlag(env("PACT_JOURNAL_READ_ONLY"), "PACT_JOURNAL_READ_ONLY") ??
       toml.boolean("journal", "read_only") ?? false,
@@ -142,6 +210,15 @@ export async function resolveJournalConfig(
         "defrag_interval_seconds",
       ),
     },
+    tlsFiles: tlsFilesOf(
+      {
+        caFile: setting("PACT_JOURNAL_TLS_CA", "ca_file"),
+        certFile: setting("PACT_JOURNAL_TLS_CERT", "cert_file"),
+        keyFile: setting("PACT_JOURNAL_TLS_KEY", "key_file"),
+        serverName: setting("PACT_JOURNAL_TLS_SERVER_NAME", "server_name"),
+      },
+      peers,
+    ),
     snapshotInterval: nonNegative(
       toml.integer("journal.raft", "snapshot_interval") ?? 10_000,
       "snapshot_interval",
@@ -221,6 +298,97 @@ function parsePeers(text: string | undefined, members: string[] | undefined): Pe
     );
   }
   return peers;
+}
+
+const TLS_KEYS = {
+  caFile: "ca_file (PACT_JOURNAL_TLS_CA)",
+  certFile: "cert_file (PACT_JOURNAL_TLS_CERT)",
+  keyFile: "key_file (PACT_JOURNAL_TLS_KEY)",
+} as const;
+
+/**
+ * TLS is on when the three files are named, off when none is; anything in
+ * between is a CONFIG error. Members reached by IP address need a
+ * `server_name` (a DNS name), since the certificates cannot be checked
+ * against an IP address.
+ */
+function tlsFilesOf(
+  given: {
+    readonly caFile: string | undefined;
+    readonly certFile: string | undefined;
+    readonly keyFile: string | undefined;
+    readonly serverName: string | undefined;
+  },
+  peers: readonly Peer[],
+): JournalTlsFiles | undefined {
+  const { caFile, certFile, keyFile, serverName } = given;
+  const named = (Object.keys(TLS_KEYS) as (keyof typeof TLS_KEYS)[]).filter((key) =>
+    given[key] !== undefined
+  );
+  if (named.length === 0) {
+    if (serverName !== undefined) {
+      throw new PactError(
+        "CONFIG",
+        "[journal.tls] server_name (PACT_JOURNAL_TLS_SERVER_NAME) is set but TLS is off: set ca_file, cert_file and key_file too",
+      );
+    }
+    return undefined;
+  }
+  if (caFile === undefined || certFile === undefined || keyFile === undefined) {
+    const missing = (Object.keys(TLS_KEYS) as (keyof typeof TLS_KEYS)[])
+      .filter((key) => given[key] === undefined).map((key) => TLS_KEYS[key]);
+    throw new PactError(
+      "CONFIG",
+      `Incomplete [journal.tls]: ${missing.join(" and ")} ${
+        missing.length === 1 ? "is" : "are"
+      } missing (TLS needs ca_file, cert_file and key_file, or none of them)`,
+    );
+  }
+  if (serverName !== undefined && isIP(serverName) !== 0) {
+    throw new PactError(
+      "CONFIG",
+      `Invalid [journal.tls] server_name ${
+        JSON.stringify(serverName)
+      } (use a DNS name that every member certificate carries, not an IP address)`,
+    );
+  }
+  const byAddress = peers.find((peer) => isIP(peer.raft.host) !== 0);
+  if (serverName === undefined && byAddress !== undefined) {
+    throw new PactError(
+      "CONFIG",
+      `[journal.tls] server_name is required: member ${byAddress.id} is an IP address ` +
+        `(${byAddress.raft.host}); set it to a DNS name that every member certificate carries`,
+    );
+  }
+  return { caFile, certFile, keyFile, serverName };
+}
+
+/** Reads the PEM files named by `files`; one missing, unreadable or not PEM is a CONFIG error. */
+async function readTlsFiles(files: JournalTlsFiles): Promise<JournalTls> {
+  const read = async (key: keyof typeof TLS_KEYS): Promise<Uint8Array> => {
+    const path = files[key];
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(path);
+    } catch (err) {
+      const reason = err instanceof Deno.errors.NotFound
+        ? "file not found"
+        : err instanceof Deno.errors.PermissionDenied
+        ? "permission denied"
+        : (err as Error).message.split("\n", 1)[0]!.replace(/ \(os error \d+\).*$/, "");
+      throw new PactError("CONFIG", `Cannot read TLS ${TLS_KEYS[key]} ${path}: ${reason}`);
+    }
+    if (!new TextDecoder().decode(bytes).includes("-----BEGIN ")) {
+      throw new PactError("CONFIG", `TLS ${TLS_KEYS[key]} ${path} is not a PEM file`);
+    }
+    return bytes;
+  };
+  return {
+    ...files,
+    ca: await read("caFile"),
+    cert: await read("certFile"),
+    key: await read("keyFile"),
+  };
 }
 
 function envFlag(value: string | undefined, name: string): boolean | undefined {

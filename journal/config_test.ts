@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { isPactError } from "../shared/errors/mod.ts";
 import { readTomlFile } from "../shared/config/toml_file.ts";
-import { configPathOf, resolveJournalConfig } from "./config.ts";
+import { configPathOf, resolveJournalConfig, resolveJournalPaths } from "./config.ts";
 
 async function withToml(text: string, body: (path: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "pact-journal-config-" });
@@ -28,6 +28,7 @@ Deno.test("resolveJournalConfig() uses the documented defaults", async () => {
     assert.equal(config.auth.audience, "pact-journal");
     assert.equal(config.auth.hmacSecret, undefined);
     assert.deepEqual(config.peers, []);
+    assert.equal(config.tls, undefined);
   });
 });
 
@@ -146,4 +147,180 @@ Deno.test("resolveJournalConfig() refuses a missing explicit config file but not
   );
   assert.deepEqual(configPathOf({}, noEnv), { path: "/etc/pact/journal.toml", explicit: false });
   assert.equal(await readTomlFile("/nonexistent/journal.toml", true), undefined);
+});
+
+const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+/** A directory with ca.crt, member.crt and member.key (PEM-shaped) beside journal.toml. */
+async function withTlsFiles(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "pact-journal-config-tls-" });
+  try {
+    for (const name of ["ca.crt", "member.crt", "member.key"]) {
+      await Deno.writeTextFile(`${dir}/${name}`, PEM.replace("MIIB", name));
+    }
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Asserts a one-line CONFIG error whose message matches `message`. */
+function configError(message: RegExp) {
+  return (err: unknown) => {
+    assert.ok(isPactError(err, "CONFIG"), `${err}`);
+    assert.match(err.message, message);
+    assert.ok(!err.message.includes("\n"), "one line");
+    return true;
+  };
+}
+
+Deno.test("resolveJournalConfig() reads [journal.tls] files, with the environment beating journal.toml", async () => {
+  await withTlsFiles(async (dir) => {
+    const toml = `[journal.tls]
+ca_file = "${dir}/ca.crt"
+cert_file = "${dir}/member.crt"
+key_file = "${dir}/member.key"
+server_name = "pact-etcd"
+`;
+    await withToml(toml, async (path) => {
+      const config = await resolveJournalConfig(
+        { config: path, peers: "1=10.0.0.1:9443,2=10.0.0.2:9443" },
+        noEnv,
+      );
+      assert.equal(config.tls?.caFile, `${dir}/ca.crt`);
+      assert.equal(config.tls?.certFile, `${dir}/member.crt`);
+      assert.equal(config.tls?.keyFile, `${dir}/member.key`);
+      assert.equal(config.tls?.serverName, "pact-etcd");
+      assert.match(new TextDecoder().decode(config.tls?.ca), /ca\.crt/);
+      assert.match(new TextDecoder().decode(config.tls?.cert), /member\.crt/);
+      assert.match(new TextDecoder().decode(config.tls?.key), /member\.key/);
+
+      await Deno.writeTextFile(`${dir}/other.key`, PEM.replace("MIIB", "other.key"));
+      const fromEnv = await resolveJournalConfig(
+        { config: path },
+        envOf({
+          PACT_JOURNAL_TLS_KEY: `${dir}/other.key`,
+          PACT_JOURNAL_TLS_SERVER_NAME: "etcd.mgmt",
+        }),
+      );
+      assert.equal(fromEnv.tls?.keyFile, `${dir}/other.key`);
+      assert.match(new TextDecoder().decode(fromEnv.tls?.key), /other\.key/);
+      assert.equal(fromEnv.tls?.caFile, `${dir}/ca.crt`);
+      assert.equal(fromEnv.tls?.serverName, "etcd.mgmt");
+    });
+    // The environment alone turns TLS on; members by host name need no server_name.
+    await withToml("", async (path) => {
+      const config = await resolveJournalConfig(
+        { config: path, peers: "1=mgmt-1:9443,2=mgmt-2:9443" },
+        envOf({
+          PACT_JOURNAL_TLS_CA: `${dir}/ca.crt`,
+          PACT_JOURNAL_TLS_CERT: `${dir}/member.crt`,
+          PACT_JOURNAL_TLS_KEY: `${dir}/member.key`,
+        }),
+      );
+      assert.equal(config.tls?.serverName, undefined);
+      assert.equal(config.tls?.certFile, `${dir}/member.crt`);
+    });
+  });
+});
+
+Deno.test("resolveJournalConfig() refuses incomplete or unusable [journal.tls] with one-line CONFIG errors", async () => {
+  await withTlsFiles(async (dir) => {
+    const files = (ca: string, cert: string, key: string) =>
+      `[journal.tls]\nca_file = "${ca}"\ncert_file = "${cert}"\nkey_file = "${key}"\n`;
+    const cases: [string, string, Record<string, string>, RegExp][] = [
+      [
+        "only a CA",
+        `[journal.tls]\nca_file = "${dir}/ca.crt"\n`,
+        {},
+        /Incomplete \[journal\.tls\]: cert_file \(PACT_JOURNAL_TLS_CERT\) and key_file \(PACT_JOURNAL_TLS_KEY\) are missing/,
+      ],
+      [
+        "no key",
+        "",
+        { PACT_JOURNAL_TLS_CA: `${dir}/ca.crt`, PACT_JOURNAL_TLS_CERT: `${dir}/member.crt` },
+        /key_file \(PACT_JOURNAL_TLS_KEY\) is missing/,
+      ],
+      [
+        "a server name without files",
+        '[journal.tls]\nserver_name = "pact-etcd"\n',
+        {},
+        /server_name .* is set but TLS is off/,
+      ],
+      [
+        "a missing file",
+        files(`${dir}/ca.crt`, `${dir}/absent.crt`, `${dir}/member.key`),
+        {},
+        new RegExp(`Cannot read TLS cert_file .* ${dir}/absent\\.crt: file not found`),
+      ],
+      [
+        "a directory as key",
+        files(`${dir}/ca.crt`, `${dir}/member.crt`, dir),
+        {},
+        new RegExp(`Cannot read TLS key_file .* ${dir}: `),
+      ],
+      [
+        "a file that is not PEM",
+        files(`${dir}/journal.toml`, `${dir}/member.crt`, `${dir}/member.key`),
+        {},
+        /TLS ca_file .*journal\.toml is not a PEM file/,
+      ],
+      [
+        "IP members without a server name",
+        files(`${dir}/ca.crt`, `${dir}/member.crt`, `${dir}/member.key`),
+        { PACT_JOURNAL_PEERS: "1=10.0.0.1:9443,2=10.0.0.2:9443" },
+        /server_name is required: member 1 is an IP address \(10\.0\.0\.1\)/,
+      ],
+      [
+        "an IP address as server name",
+        files(`${dir}/ca.crt`, `${dir}/member.crt`, `${dir}/member.key`) +
+        'server_name = "127.0.0.1"\n',
+        {},
+        /Invalid \[journal\.tls\] server_name "127\.0\.0\.1"/,
+      ],
+    ];
+    for (const [what, toml, env, message] of cases) {
+      await Deno.writeTextFile(`${dir}/journal.toml`, toml);
+      await assert.rejects(
+        resolveJournalConfig({ config: `${dir}/journal.toml` }, envOf(env)),
+        configError(message),
+        what,
+      );
+    }
+  });
+});
+
+Deno.test("resolveJournalPaths() lists the TLS files for bin/pact-journal without reading them", async () => {
+  const toml = `[journal]
+data_dir = "/srv/journal"
+
+[journal.etcd]
+binary = "/opt/etcd/etcd"
+
+[journal.tls]
+ca_file = "/etc/pact/tls/ca.crt"
+cert_file = "/etc/pact/tls/journal.crt"
+key_file = "/etc/pact/tls/journal.key"
+`;
+  await withToml(toml, async (path) => {
+    assert.deepEqual(await resolveJournalPaths({ config: path }, noEnv), {
+      dataDir: "/srv/journal",
+      snapshotDir: "/srv/journal/snapshots",
+      configPath: path,
+      etcdBinary: "/opt/etcd/etcd",
+      readFiles: [
+        "/etc/pact/tls/ca.crt",
+        "/etc/pact/tls/journal.crt",
+        "/etc/pact/tls/journal.key",
+      ],
+    });
+    // resolveJournalConfig reads them, and says which one is missing.
+    await assert.rejects(
+      resolveJournalConfig({ config: path }, noEnv),
+      configError(/Cannot read TLS ca_file .* \/etc\/pact\/tls\/ca\.crt: file not found/),
+    );
+  });
+  await withToml("", async (path) => {
+    assert.deepEqual((await resolveJournalPaths({ config: path }, noEnv)).readFiles, []);
+  });
 });

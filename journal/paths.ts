@@ -1,13 +1,15 @@
 /**
- * Prints the directories pact-journal writes and the etcd binary it may
- * run, one per line, so that `bin/pact-journal` can grant exactly those. Shares the
+ * Prints what `bin/pact-journal` grants the journal, one path per line:
+ * the data directory, the snapshot directory, the config file and the etcd
+ * binary, then any further files it reads (the TLS CA, certificate and key
+ * when `[journal.tls]` is set; no lines when it is not). Shares the
  * journal's own config resolution; reads the config file and environment.
  */
 import {
   configPathOf,
   DEFAULT_DATA_DIR,
   type JournalFlags,
-  resolveJournalConfig,
+  resolveJournalPaths,
 } from "./config.ts";
 import { journalProgram } from "./args.ts";
 
@@ -27,9 +29,10 @@ if (import.meta.main) {
   }
   const env = (name: string) => Deno.env.get(name);
   try {
-    const config = await resolveJournalConfig(flags, env);
+    const paths = await resolveJournalPaths(flags, env);
     console.log(
-      `${config.dataDir}\n${config.snapshotDir}\n${config.configPath}\n${config.etcd.binary}`,
+      [paths.dataDir, paths.snapshotDir, paths.configPath, paths.etcdBinary, ...paths.readFiles]
+        .join("\n"),
     );
   } catch {
     // The journal itself will report the configuration error; grant the defaults meanwhile.

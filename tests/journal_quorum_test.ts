@@ -7,8 +7,15 @@ import { JournalClient } from "../cli/client/journal_client.ts";
 import { isPactError } from "../shared/errors/mod.ts";
 import { commitEntry } from "../cli/ops/commit.ts";
 import { JournalProcess } from "./harness/journal_process.ts";
-import { etcdAvailable, JournalQuorum } from "./harness/journal_quorum.ts";
+import {
+  etcdAvailable,
+  JournalQuorum,
+  makeQuorumTls,
+  opensslAvailable,
+  quorumTlsEnv,
+} from "./harness/journal_quorum.ts";
 import { runPact } from "./harness/cli_process.ts";
+import { connectEtcd } from "../journal/store/etcd_store.ts";
 
 const ignore = !etcdAvailable();
 if (ignore) console.warn("etcd not on PATH: skipping the quorum tests (CI installs etcd-server)");
@@ -300,4 +307,102 @@ Deno.test({
   });
   assert.equal(write.code, 0, write.stderr);
   assert.match(write.stdout, /seq:1/);
+});
+
+Deno.test({
+  name:
+    "a 3-journal quorum runs etcd peer and client traffic over TLS and refuses clients without a certificate",
+  ignore: ignore || !opensslAvailable(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const files = await makeQuorumTls();
+  try {
+    await using quorum = await JournalQuorum.start(3, { env: quorumTlsEnv(files) });
+    const [first, second] = [quorum.journal(0), quorum.journal(1)];
+    const token = await first.token();
+
+    // Written through journal 1, read through journal 2.
+    const write = await runPact(["commit", "-m", "over tls", "--node", "node1"], {
+      PACT_ENDPOINT: first.endpoint,
+      PACT_TOKEN: token,
+    });
+    assert.equal(write.code, 0, write.stderr + first.log);
+    await eventually(async () => {
+      const log = await runPact(["log", "--json"], {
+        PACT_ENDPOINT: second.endpoint,
+        PACT_TOKEN: token,
+      });
+      assert.equal(log.code, 0, log.stderr);
+      assert.deepEqual(JSON.parse(log.stdout).map((e: { message: string }) => e.message), [
+        "over tls",
+      ]);
+    });
+
+    const cluster = await runPact(["cluster", "--json"], {
+      PACT_ENDPOINT: second.endpoint,
+      PACT_TOKEN: token,
+    });
+    assert.equal(cluster.code, 0, cluster.stdout + cluster.stderr);
+    const report = JSON.parse(cluster.stdout);
+    assert.equal(report.healthy, true, cluster.stdout);
+    assert.deepEqual(report.members.map((m: { id: string }) => m.id).sort(), ["1", "2", "3"]);
+    for (const member of report.members as { peer_urls: string[] }[]) {
+      assert.match(member.peer_urls[0]!, /^https:\/\/127\.0\.0\.1:\d+$/);
+    }
+
+    // A read replica reaches the quorum's etcd with the same TLS settings.
+    const replica = await quorum.addReplica("replica-tls");
+    await eventually(async () => assert.deepEqual(await logOf(replica), await logOf(first)));
+
+    // etcd's client port takes only clients with a certificate from the CA.
+    const clientPort = quorum.members[0]!.grpc + 2;
+    const ca = await Deno.readFile(files.caFile);
+    const askStatus = async (endpoint: string, tls?: Parameters<typeof connectEtcd>[0]["tls"]) => {
+      const client = connectEtcd({ endpoints: [endpoint], ...(tls === undefined ? {} : { tls }) });
+      try {
+        return await client.maintenance.status({ deadline: Date.now() + 5_000 });
+      } finally {
+        client.close();
+      }
+    };
+    const https = `https://127.0.0.1:${clientPort}`;
+    const status = await askStatus(https, {
+      ca,
+      cert: await Deno.readFile(files.certFile),
+      key: await Deno.readFile(files.keyFile),
+      serverName: files.serverName,
+    });
+    assert.ok(status.version !== "", "a client with the member certificate is served");
+    await assert.rejects(askStatus(https, { ca, serverName: files.serverName }));
+    await assert.rejects(askStatus(`http://127.0.0.1:${clientPort}`));
+    // And its peer (Raft) port likewise: a TLS client without a certificate is cut off.
+    const askPeer = async (certified: boolean): Promise<string> => {
+      const peer = await Deno.connectTls({
+        hostname: "127.0.0.1",
+        port: quorum.members[0]!.grpc + 1,
+        caCerts: [new TextDecoder().decode(ca)],
+        ...(certified
+          ? {
+            cert: await Deno.readTextFile(files.certFile),
+            key: await Deno.readTextFile(files.keyFile),
+          }
+          : {}),
+      });
+      try {
+        await peer.handshake();
+        await peer.write(new TextEncoder().encode("GET /members HTTP/1.1\r\nHost: x\r\n\r\n"));
+        const buffer = new Uint8Array(4096);
+        const read = await peer.read(buffer);
+        if (read === null) throw new Error("closed without an answer");
+        return new TextDecoder().decode(buffer.subarray(0, read));
+      } finally {
+        peer.close();
+      }
+    };
+    assert.match(await askPeer(true), /^HTTP\/1\.1 200/);
+    await assert.rejects(askPeer(false));
+  } finally {
+    await Deno.remove(files.dir, { recursive: true });
+  }
 });

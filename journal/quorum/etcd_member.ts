@@ -13,7 +13,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { Etcd3 } from "etcd3";
 import { isPactError, PactError } from "../../shared/errors/mod.ts";
-import type { EtcdSettings } from "../config.ts";
+import type { EtcdSettings, JournalTlsFiles } from "../config.ts";
 import type { EtcdServerLimits } from "../store/etcd_store.ts";
 import { initialCluster, type MemberUrls } from "./topology.ts";
 
@@ -32,7 +32,13 @@ export interface EtcdMemberOptions {
   readonly settings: EtcdSettings;
   /** Request and transaction sizes the member accepts; the store's batch limits follow them. */
   readonly serverLimits: EtcdServerLimits;
-  /** Connects an etcd client to `endpoints` (lazy-loaded etcd3). */
+  /**
+   * PEM files for TLS on both of etcd's sides (`self`'s URLs are then
+   * https): the member serves and dials its peers with this certificate
+   * and requires one signed by the CA from peers and clients alike.
+   */
+  readonly tls?: Pick<JournalTlsFiles, "caFile" | "certFile" | "keyFile">;
+  /** Connects an etcd client to `endpoints` (with the journal's TLS material, if any). */
   readonly connect: (endpoints: readonly string[]) => Etcd3;
 }
 
@@ -41,12 +47,13 @@ export function etcdArgs(
   options: EtcdMemberOptions,
   cluster: { readonly members: readonly MemberUrls[]; readonly state: "new" | "existing" },
 ): string[] {
-  const { self, listenHost } = options;
+  const { self, listenHost, tls } = options;
   const raftPort = new URL(self.peerUrl).port;
   const clientPort = new URL(self.clientUrl).port;
   const bindHost = /^[\d.]+$|:/.test(listenHost) ? listenHost : "0.0.0.0";
+  const scheme = tls === undefined ? "http" : "https";
   const bind = (port: string) =>
-    `http://${bindHost.includes(":") ? `[${bindHost}]` : bindHost}:${port}`;
+    `${scheme}://${bindHost.includes(":") ? `[${bindHost}]` : bindHost}:${port}`;
   return [
     `--name=${self.id}`,
     `--data-dir=${options.dataDir}`,
@@ -62,6 +69,16 @@ export function etcdArgs(
     `--max-request-bytes=${options.serverLimits.maxRequestBytes}`,
     `--quota-backend-bytes=${options.settings.quotaBytes}`,
     "--strict-reconfig-check=true",
+    ...(tls === undefined ? [] : [
+      `--cert-file=${tls.certFile}`,
+      `--key-file=${tls.keyFile}`,
+      `--trusted-ca-file=${tls.caFile}`,
+      "--client-cert-auth=true",
+      `--peer-cert-file=${tls.certFile}`,
+      `--peer-key-file=${tls.keyFile}`,
+      `--peer-trusted-ca-file=${tls.caFile}`,
+      "--peer-client-cert-auth=true",
+    ]),
     "--logger=zap",
     "--log-outputs=stderr",
   ];

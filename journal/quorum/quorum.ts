@@ -13,7 +13,12 @@ import type {
   ClusterStatus,
 } from "../../shared/proto/gen/pact/journal/journal.ts";
 import type { JournalConfig } from "../config.ts";
-import { connectEtcd, EtcdStore, MANAGED_ETCD_SERVER_LIMITS } from "../store/etcd_store.ts";
+import {
+  connectEtcd,
+  EtcdStore,
+  type EtcdTls,
+  MANAGED_ETCD_SERVER_LIMITS,
+} from "../store/etcd_store.ts";
 import { EtcdMember } from "./etcd_member.ts";
 import { type Topology, topologyOf } from "./topology.ts";
 import { Upkeep } from "./upkeep.ts";
@@ -38,6 +43,9 @@ export interface Quorum {
 /** Starts the local member (or joins, or adopts it) and opens the shared store. */
 export async function openQuorum(config: JournalConfig): Promise<Quorum> {
   const topology = topologyOf(config);
+  const tls = etcdTlsOf(config);
+  const connect = (endpoints: readonly string[]) =>
+    connectEtcd({ endpoints, ...(tls === undefined ? {} : { tls }) });
   let member: EtcdMember | undefined;
   if (topology.self) {
     member = await EtcdMember.start({
@@ -49,7 +57,14 @@ export async function openQuorum(config: JournalConfig): Promise<Quorum> {
       snapshotCount: config.snapshotInterval,
       settings: config.etcd,
       serverLimits: MANAGED_ETCD_SERVER_LIMITS,
-      connect: (endpoints) => connectEtcd({ endpoints }),
+      ...(config.tls === undefined ? {} : {
+        tls: {
+          caFile: config.tls.caFile,
+          certFile: config.tls.certFile,
+          keyFile: config.tls.keyFile,
+        },
+      }),
+      connect,
     });
     log.info("etcd member {id} running (pid {pid}) on {url}", {
       id: topology.self.id,
@@ -63,10 +78,10 @@ export async function openQuorum(config: JournalConfig): Promise<Quorum> {
     ...(topology.self ? [topology.self.clientUrl] : []),
     ...topology.members.filter((m) => m !== topology.self).map((m) => m.clientUrl),
   ];
-  const client = connectEtcd({ endpoints });
+  const client = connect(endpoints);
   const store = new EtcdStore(client, { server: MANAGED_ETCD_SERVER_LIMITS, endpoints });
   const upkeep = topology.self
-    ? new Upkeep(client, endpoints, config.etcd, topology.self.id)
+    ? new Upkeep(client, endpoints, config.etcd, topology.self.id, tls)
     : undefined;
   upkeep?.start();
   let lastRole = topology.self ? "follower" : "replica";
@@ -77,7 +92,7 @@ export async function openQuorum(config: JournalConfig): Promise<Quorum> {
     topology,
     role: () => lastRole,
     clusterStatus: async (nextSequence) => {
-      const status = await readClusterStatus(client, config.nodeId, nextSequence);
+      const status = await readClusterStatus(client, config.nodeId, nextSequence, tls);
       const self = status.members.find((m) => m.id === config.nodeId);
       lastRole = topology.self ? (self?.isLeader ? "leader" : "follower") : "replica";
       return {
@@ -97,13 +112,29 @@ export async function openQuorum(config: JournalConfig): Promise<Quorum> {
   };
 }
 
+/**
+ * What every etcd client of the journal presents: the CA, the member
+ * certificate as client certificate, and the shared server name.
+ */
+function etcdTlsOf(config: JournalConfig): EtcdTls | undefined {
+  const tls = config.tls;
+  if (tls === undefined) return undefined;
+  return {
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.serverName === undefined ? {} : { serverName: tls.serverName }),
+  };
+}
+
 async function readClusterStatus(
   client: Etcd3,
   nodeId: string,
   nextSequence: number,
+  tls: EtcdTls | undefined,
 ): Promise<ClusterStatus> {
   const { clusterStatus } = await import("../store/etcd_upkeep.ts");
-  const status = await clusterStatus(client);
+  const status = await clusterStatus(client, tls === undefined ? {} : { tls });
   return {
     store: "etcd",
     nodeId,

@@ -20,12 +20,13 @@ export interface Topology {
   readonly writers: readonly { readonly id: string; readonly grpc: HostPort }[];
 }
 
-/** URLs of one peer's etcd member. */
-export function memberUrls(peer: Peer): MemberUrls {
+/** URLs of one peer's etcd member: `https` when the quorum runs with TLS. */
+export function memberUrls(peer: Peer, tls = false): MemberUrls {
+  const scheme = tls ? "https" : "http";
   return {
     id: peer.id,
-    peerUrl: `http://${formatHostPort(peer.raft)}`,
-    clientUrl: `http://${formatHostPort({ ...peer.raft, port: peer.raft.port + 1 })}`,
+    peerUrl: `${scheme}://${formatHostPort(peer.raft)}`,
+    clientUrl: `${scheme}://${formatHostPort({ ...peer.raft, port: peer.raft.port + 1 })}`,
   };
 }
 
@@ -34,7 +35,7 @@ export function memberUrls(peer: Peer): MemberUrls {
  * peers (its node id names its member); a read replica must not be.
  */
 export function topologyOf(config: JournalConfig): Topology {
-  const members = config.peers.map(memberUrls);
+  const members = config.peers.map((peer) => memberUrls(peer, config.tls !== undefined));
   const self = members.find((member) => member.id === config.nodeId);
   if (!config.readOnly && !self) {
     throw new PactError(

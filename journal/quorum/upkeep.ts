@@ -8,6 +8,8 @@
 import { getLogger } from "@logtape/logtape";
 import type { Etcd3 } from "etcd3";
 import type { EtcdSettings } from "../config.ts";
+import type { EtcdTls } from "../store/etcd_store.ts";
+import type { UpkeepOptions } from "../store/etcd_upkeep.ts";
 
 const log = getLogger(["pact", "journal", "etcd", "upkeep"]);
 
@@ -19,6 +21,8 @@ export class Upkeep {
   readonly #endpoints: readonly string[];
   readonly #settings: EtcdSettings;
   readonly #memberName: string;
+  /** Per-member calls connect with these options (TLS material). */
+  readonly #options: UpkeepOptions;
   #timers: ReturnType<typeof setInterval>[] = [];
   #running: Promise<void> | undefined;
   #lastCompaction: Date | undefined;
@@ -29,11 +33,13 @@ export class Upkeep {
     endpoints: readonly string[],
     settings: EtcdSettings,
     memberName: string,
+    tls?: EtcdTls,
   ) {
     this.#client = client;
     this.#endpoints = endpoints;
     this.#settings = settings;
     this.#memberName = memberName;
+    this.#options = tls === undefined ? {} : { tls };
   }
 
   get lastCompaction(): Date | undefined {
@@ -67,15 +73,19 @@ export class Upkeep {
   /** Compacts superseded revisions (leader's journal only) and clears a NOSPACE alarm. */
   async compact(): Promise<void> {
     const upkeep = await import("../store/etcd_upkeep.ts");
-    if ((await upkeep.clearNoSpaceAlarm(this.#client, this.#endpoints)).cleared) {
+    if ((await upkeep.clearNoSpaceAlarm(this.#client, this.#endpoints, this.#options)).cleared) {
       log.warn("Cleared an etcd NOSPACE alarm (compacted, defragmented, disarmed)");
       this.#lastCompaction = this.#lastDefrag = new Date();
       return;
     }
-    const status = await upkeep.clusterStatus(this.#client);
+    const status = await upkeep.clusterStatus(this.#client, this.#options);
     const leader = status.members.find((m) => m.isLeader);
     if (leader?.name !== this.#memberName) return;
-    const { compactedTo } = await upkeep.compactSuperseded(this.#client, KEEP_REVISIONS);
+    const { compactedTo } = await upkeep.compactSuperseded(
+      this.#client,
+      KEEP_REVISIONS,
+      this.#options,
+    );
     this.#lastCompaction = new Date();
     if (compactedTo !== undefined) {
       log.info("Compacted etcd revisions up to {revision}", { revision: compactedTo });
@@ -85,7 +95,7 @@ export class Upkeep {
   /** Defragments this journal's own member. */
   async defragmentOwn(): Promise<void> {
     const upkeep = await import("../store/etcd_upkeep.ts");
-    const [outcome] = await upkeep.defragment([this.#endpoints[0]!]);
+    const [outcome] = await upkeep.defragment([this.#endpoints[0]!], this.#options);
     if (outcome && !outcome.ok) throw new Error(outcome.error);
     this.#lastDefrag = new Date();
     log.info("Defragmented etcd member {name}", { name: this.#memberName });

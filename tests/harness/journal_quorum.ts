@@ -1,5 +1,13 @@
 import { JournalProcess } from "./journal_process.ts";
 
+/** Settings every journal of a test quorum starts with (members and replicas alike). */
+export interface JournalQuorumOptions {
+  /** Extra environment, e.g. `PACT_JOURNAL_TLS_*` for TLS (see `quorumTlsEnv`). */
+  readonly env?: Record<string, string>;
+  /** Extra command-line arguments. */
+  readonly args?: readonly string[];
+}
+
 /** One quorum member's ports: gRPC, then Raft (etcd peer) and etcd client right after it. */
 export interface MemberPorts {
   readonly id: string;
@@ -18,22 +26,24 @@ export class JournalQuorum {
   readonly dirs: string[];
   readonly journals: (JournalProcess | undefined)[];
   readonly replicas: JournalProcess[] = [];
+  readonly options: JournalQuorumOptions;
 
-  private constructor(members: MemberPorts[], dirs: string[]) {
+  private constructor(members: MemberPorts[], dirs: string[], options: JournalQuorumOptions) {
     this.members = members;
     this.dirs = dirs;
+    this.options = options;
     this.peers = members.map((m) => `${m.id}=127.0.0.1:${m.grpc}`).join(",");
     this.journals = members.map(() => undefined);
   }
 
   /** Starts `size` journals: node 1 bootstraps, the others join at once. */
-  static async start(size = 3): Promise<JournalQuorum> {
+  static async start(size = 3, options: JournalQuorumOptions = {}): Promise<JournalQuorum> {
     const members: MemberPorts[] = [];
     for (let i = 1; i <= size; i++) members.push({ id: String(i), grpc: freePortRun(3) });
     const dirs = await Promise.all(
       members.map(() => Deno.makeTempDir({ prefix: "pact-test-quorum-" })),
     );
-    const quorum = new JournalQuorum(members, dirs);
+    const quorum = new JournalQuorum(members, dirs, options);
     try {
       quorum.journals[0] = await quorum.#startMember(0, ["--bootstrap"]);
       const others = await Promise.all(members.slice(1).map((_, i) => quorum.#startMember(i + 1)));
@@ -64,7 +74,8 @@ export class JournalQuorum {
     this.dirs.push(dir);
     const replica = await JournalProcess.start({
       dataDir: dir,
-      args: ["--node-id", id, "--peers", this.peers, "--read-only"],
+      args: ["--node-id", id, "--peers", this.peers, "--read-only", ...(this.options.args ?? [])],
+      ...(this.options.env === undefined ? {} : { env: this.options.env }),
     }, 60_000);
     this.replicas.push(replica);
     return replica;
@@ -81,7 +92,8 @@ export class JournalQuorum {
     return await JournalProcess.start({
       dataDir: this.dirs[index]!,
       grpcPort: member.grpc,
-      args: ["--node-id", member.id, "--peers", this.peers, ...extra],
+      args: ["--node-id", member.id, "--peers", this.peers, ...(this.options.args ?? []), ...extra],
+      ...(this.options.env === undefined ? {} : { env: this.options.env }),
     }, 90_000);
   }
 
@@ -129,6 +141,117 @@ function freePortRun(count: number): number {
 export function etcdAvailable(): boolean {
   try {
     return new Deno.Command("etcd", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/** PEM files a test quorum runs TLS with: a CA and one member certificate all members share. */
+export interface QuorumTlsFiles {
+  readonly dir: string;
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** The DNS name in the member certificate (`pact-etcd`). */
+  readonly serverName: string;
+}
+
+/**
+ * Makes a CA and one member certificate with openssl in a new temporary
+ * directory (the caller removes `dir`): EC P-256, SAN `DNS:pact-etcd,
+ * IP:127.0.0.1`, key usages serverAuth and clientAuth (etcd serves, dials
+ * its peers and checks its own gateway with it; the journals present it as
+ * their client certificate).
+ */
+export async function makeQuorumTls(): Promise<QuorumTlsFiles> {
+  const dir = await Deno.makeTempDir({ prefix: "pact-test-quorum-tls-" });
+  const openssl = async (...args: string[]) => {
+    const out = await new Deno.Command("openssl", {
+      args,
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
+    }
+  };
+  try {
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    await openssl(
+      "req",
+      "-x509",
+      ...ec,
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=pact test CA",
+    );
+    await Deno.writeTextFile(
+      `${dir}/member.ext`,
+      "subjectAltName=DNS:pact-etcd,IP:127.0.0.1\n" +
+        "keyUsage=critical,digitalSignature,keyEncipherment\n" +
+        "extendedKeyUsage=serverAuth,clientAuth\n",
+    );
+    await openssl(
+      "req",
+      ...ec,
+      "-keyout",
+      "member.key",
+      "-out",
+      "member.csr",
+      "-subj",
+      "/CN=member",
+    );
+    await openssl(
+      "x509",
+      "-req",
+      "-in",
+      "member.csr",
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "member.crt",
+      "-days",
+      "1",
+      "-extfile",
+      "member.ext",
+    );
+  } catch (err) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
+  }
+  return {
+    dir,
+    caFile: `${dir}/ca.crt`,
+    certFile: `${dir}/member.crt`,
+    keyFile: `${dir}/member.key`,
+    serverName: "pact-etcd",
+  };
+}
+
+/** The environment that turns TLS on for a journal with `files`. */
+export function quorumTlsEnv(files: QuorumTlsFiles): Record<string, string> {
+  return {
+    PACT_JOURNAL_TLS_CA: files.caFile,
+    PACT_JOURNAL_TLS_CERT: files.certFile,
+    PACT_JOURNAL_TLS_KEY: files.keyFile,
+    PACT_JOURNAL_TLS_SERVER_NAME: files.serverName,
+  };
+}
+
+/** True when `openssl` can be run (the TLS tests make their certificates with it). */
+export function opensslAvailable(): boolean {
+  try {
+    return new Deno.Command("openssl", { args: ["version"], stdout: "null", stderr: "null" })
       .outputSync().success;
   } catch {
     return false;
