@@ -55,7 +55,11 @@ async function serve(flags: JournalFlags): Promise<void> {
       },
     )
   );
-  metrics.observe(journal, { nodeId: config.nodeId, version: PACT_VERSION });
+  metrics.observe(journal, {
+    nodeId: config.nodeId,
+    version: PACT_VERSION,
+    ...(quorum ? { raft: quorum.raftFacts } : {}),
+  });
   log.info("State restored: snapshot at {snapshot}, replayed {replayed} entries", {
     snapshot: journal.recovery.snapshotSequence,
     replayed: journal.recovery.replayedEntries,

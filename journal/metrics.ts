@@ -2,6 +2,14 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { entryTypeName } from "../shared/domain/entry_type.ts";
 import type { Journal, JournalHooks } from "./core/journal.ts";
 
+/** Raft facts of a quorum journal's etcd member, refreshed in the background. */
+export interface RaftFacts {
+  readonly leader: boolean;
+  readonly hasLeader: boolean;
+  readonly term: number;
+  readonly index: number;
+}
+
 /**
  * The journal's Prometheus metrics. Names follow the reference catalogue
  * (`pact_journal_*`, `pact_raft_*`) so that shipped dashboards and alert
@@ -69,7 +77,10 @@ export class JournalMetrics {
   });
 
   /** Registers gauges read from the live journal at scrape time. */
-  observe(journal: Journal, info: { nodeId: string; version: string }): void {
+  observe(
+    journal: Journal,
+    info: { nodeId: string; version: string; raft?: () => RaftFacts | undefined },
+  ): void {
     new Gauge({
       name: "pact_journal_next_sequence",
       help: "Sequence the next appended entry will get (= entries in the log)",
@@ -104,12 +115,40 @@ export class JournalMetrics {
     });
     new Gauge({
       name: "pact_raft_leader",
-      help: "1 when this journal accepts writes (the leader, or a standalone journal)",
+      help:
+        "1 when this journal's etcd member is the Raft leader (always 1 for a standalone journal)",
       registers: [this.registry],
       collect() {
-        this.set(1);
+        this.set(info.raft ? (info.raft()?.leader ? 1 : 0) : 1);
       },
     });
+    if (info.raft) {
+      const raft = info.raft;
+      new Gauge({
+        name: "pact_raft_term",
+        help: "Raft term of the journal's etcd quorum, as last seen",
+        registers: [this.registry],
+        collect() {
+          this.set(raft()?.term ?? 0);
+        },
+      });
+      new Gauge({
+        name: "pact_raft_commit_index",
+        help: "Raft index of the journal's etcd member, as last seen",
+        registers: [this.registry],
+        collect() {
+          this.set(raft()?.index ?? 0);
+        },
+      });
+      new Gauge({
+        name: "pact_raft_has_leader",
+        help: "1 when the etcd quorum has a leader (writes possible), as last seen",
+        registers: [this.registry],
+        collect() {
+          this.set(raft()?.hasLeader ? 1 : 0);
+        },
+      });
+    }
     new Gauge({
       name: "pact_journal_info",
       help: "Build and store of this journal (always 1)",

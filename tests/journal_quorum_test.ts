@@ -107,6 +107,19 @@ Deno.test({
   assert.match(text.stdout, /Health:\s+healthy/);
   assert.match(text.stdout, /ID\s+ROLE\s+HEALTH\s+PEER URL/);
 
+  // Each journal's /metrics says whether its member leads: exactly one does.
+  await eventually(async () => {
+    const leaders = [];
+    for (const journal of [first, second, third]) {
+      const metrics = await (await fetch(`${journal.httpUrl}/metrics`)).text();
+      assert.match(metrics, /^pact_raft_term [1-9]\d*$/m);
+      assert.match(metrics, /^pact_raft_has_leader 1$/m);
+      leaders.push(/^pact_raft_leader 1$/m.test(metrics));
+    }
+    assert.equal(leaders.filter(Boolean).length, 1, `leaders ${leaders}`);
+    assert.equal(leaders.indexOf(true) + 1, Number(report.leader));
+  }, 15_000);
+
   // A read replica serves the same log and forwards writes to the quorum.
   const replica = await quorum.addReplica("replica-1");
   const viaReplica = await runPact(["commit", "-m", "through the replica", "--node", "node9"], {

@@ -21,6 +21,7 @@ import {
 } from "../store/etcd_store.ts";
 import { EtcdMember } from "./etcd_member.ts";
 import { type Topology, topologyOf } from "./topology.ts";
+import type { RaftFacts } from "../metrics.ts";
 import { Upkeep } from "./upkeep.ts";
 
 const log = getLogger(["pact", "journal", "quorum"]);
@@ -31,6 +32,8 @@ export interface Quorum {
   readonly topology: Topology;
   /** `leader` or `follower` (this journal's etcd member), or `replica`. */
   role(): string;
+  /** Leader, term and index as last polled (every few seconds); undefined before the first poll. */
+  raftFacts(): RaftFacts | undefined;
   clusterStatus(nextSequence: number): Promise<ClusterStatus>;
   /** Set on a read replica. */
   readonly forwardAppend:
@@ -86,11 +89,23 @@ export async function openQuorum(config: JournalConfig): Promise<Quorum> {
   upkeep?.start();
   let lastRole = topology.self ? "follower" : "replica";
   const forwarder = topology.self ? undefined : new WriteForwarder(topology);
+  let facts: RaftFacts | undefined;
+  const poll = async () => {
+    try {
+      facts = await pollRaft(client, config.nodeId);
+      if (topology.self) lastRole = facts.leader ? "leader" : "follower";
+    } catch {
+      facts = facts && { ...facts, hasLeader: false, leader: false };
+    }
+  };
+  await poll();
+  const poller = setInterval(() => void poll(), RAFT_POLL_MS);
 
   return {
     store,
     topology,
     role: () => lastRole,
+    raftFacts: () => facts,
     clusterStatus: async (nextSequence) => {
       const status = await readClusterStatus(client, config.nodeId, nextSequence, tls);
       const self = status.members.find((m) => m.id === config.nodeId);
@@ -104,11 +119,32 @@ export async function openQuorum(config: JournalConfig): Promise<Quorum> {
     },
     forwardAppend: forwarder && ((request, token) => forwarder.append(request, token)),
     close: async () => {
+      clearInterval(poller);
       upkeep?.stop();
       await store.close();
       client.close();
       await member?.stop();
     },
+  };
+}
+
+/** How often a journal refreshes its view of the Raft leader, term and index. */
+const RAFT_POLL_MS = 5_000;
+
+/**
+ * One status call to whichever member answers: the leader's id, the term
+ * and index; whether the leader is this journal's member (found by name).
+ */
+async function pollRaft(client: Etcd3, nodeId: string): Promise<RaftFacts> {
+  const deadline = () => Date.now() + 2_000;
+  const status = await client.maintenance.status({ deadline: deadline() });
+  const members = await client.cluster.memberList({}, { deadline: deadline() });
+  const own = members.members.find((m) => m.name === nodeId);
+  return {
+    hasLeader: status.leader !== "0",
+    leader: own !== undefined && own.ID === status.leader,
+    term: Number(status.raftTerm),
+    index: Number(status.raftIndex),
   };
 }
 
