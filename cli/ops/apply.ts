@@ -11,10 +11,10 @@ import {
   EntryType,
   type VClusterPolicy,
 } from "../../shared/proto/gen/pact/config/config.ts";
-import { toProtoScope } from "../../shared/domain/scope.ts";
 import { isPactError, PactError } from "../../shared/errors/mod.ts";
 import { toJsonValue } from "../output/json_value.ts";
 import { parseApplySpec, type VClusterSpec } from "./apply_spec.ts";
+import { clientEntry } from "./entry.ts";
 import type { JournalApi } from "./journal_port.ts";
 import type { SpecProblem } from "./spec_checker.ts";
 
@@ -132,19 +132,7 @@ function plan(spec: VClusterSpec): AppliedVCluster {
 }
 
 function baseEntry(spec: VClusterSpec, type: EntryType, message: string): ConfigEntry {
-  return {
-    sequence: 0,
-    timestamp: undefined,
-    entryType: type,
-    scope: toProtoScope({ kind: "vcluster", id: spec.vclusterId }),
-    author: undefined,
-    policyRef: "",
-    emergencyReason: "",
-    message,
-    requestId: crypto.randomUUID(),
-    metadata: {},
-    payload: undefined,
-  };
+  return clientEntry(type, { kind: "vcluster", id: spec.vclusterId }, message);
 }
 
 /** The vCluster-scoped Commit carrying the section's overlay items. */

@@ -1,5 +1,6 @@
 import { type ConfigEntry, EntryType } from "../../shared/proto/gen/pact/config/config.ts";
-import { checkId, toProtoScope } from "../../shared/domain/scope.ts";
+import { checkId } from "../../shared/domain/scope.ts";
+import { clientEntry } from "./entry.ts";
 import { isPactError, PactError } from "../../shared/errors/mod.ts";
 import type { JournalApi } from "./journal_port.ts";
 
@@ -49,17 +50,7 @@ export async function commitNode(
  */
 export function commitEntry(node: string, message: string, ttlSeconds?: number): ConfigEntry {
   return {
-    sequence: 0,
-    timestamp: undefined,
-    entryType: EntryType.COMMIT,
-    scope: toProtoScope({ kind: "node", id: node }),
-    author: undefined,
-    policyRef: "",
-    emergencyReason: "",
-    message,
-    requestId: crypto.randomUUID(),
-    metadata: {},
-    payload: undefined,
+    ...clientEntry(EntryType.COMMIT, { kind: "node", id: node }, message),
     ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
   };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { isPactError } from "../../shared/errors/mod.ts";
 import { EtcdCluster, skipWithoutEtcd } from "../../tests/harness/etcd_cluster.ts";
+import { TestCa } from "../../tests/harness/test_ca.ts";
 import { record, storeConformance } from "./conformance.ts";
 import {
   connectEtcd,
@@ -416,64 +417,9 @@ function onPath(command: string): boolean {
 
 /** A throw-away CA, a server certificate for 127.0.0.1 and a client certificate, via openssl. */
 async function makeCertificates(dir: string) {
-  const run = async (...args: string[]) => {
-    const out = await new Deno.Command("openssl", {
-      args,
-      cwd: dir,
-      stdout: "null",
-      stderr: "piped",
-    })
-      .output();
-    if (!out.success) {
-      throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
-    }
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await run(
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=pact test CA",
-  );
+  const ca = await TestCa.create(dir);
   for (const [name, usage] of [["server", "serverAuth"], ["client", "clientAuth"]] as const) {
-    await Deno.writeTextFile(
-      `${dir}/${name}.ext`,
-      `subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:pact-etcd\nextendedKeyUsage=${usage}\n`,
-    );
-    await run(
-      "req",
-      ...ec,
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.csr`,
-      "-subj",
-      `/CN=${name}`,
-    );
-    await run(
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      `${name}.crt`,
-      "-days",
-      "1",
-      "-extfile",
-      `${name}.ext`,
-    );
+    await ca.issue(name, "IP:127.0.0.1,DNS:localhost,DNS:pact-etcd", usage);
   }
   const read = (file: string) => Deno.readFile(`${dir}/${file}`);
   return {

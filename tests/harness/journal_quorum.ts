@@ -1,4 +1,5 @@
 import { JournalProcess } from "./journal_process.ts";
+import { TestCa } from "./test_ca.ts";
 
 /** Settings every journal of a test quorum starts with (members and replicas alike). */
 export interface JournalQuorumOptions {
@@ -166,76 +167,14 @@ export interface QuorumTlsFiles {
  */
 export async function makeQuorumTls(): Promise<QuorumTlsFiles> {
   const dir = await Deno.makeTempDir({ prefix: "pact-test-quorum-tls-" });
-  const openssl = async (...args: string[]) => {
-    const out = await new Deno.Command("openssl", {
-      args,
-      cwd: dir,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
-    }
-  };
   try {
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    await openssl(
-      "req",
-      "-x509",
-      ...ec,
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.crt",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=pact test CA",
-    );
-    await Deno.writeTextFile(
-      `${dir}/member.ext`,
-      "subjectAltName=DNS:pact-etcd,IP:127.0.0.1\n" +
-        "keyUsage=critical,digitalSignature,keyEncipherment\n" +
-        "extendedKeyUsage=serverAuth,clientAuth\n",
-    );
-    await openssl(
-      "req",
-      ...ec,
-      "-keyout",
-      "member.key",
-      "-out",
-      "member.csr",
-      "-subj",
-      "/CN=member",
-    );
-    await openssl(
-      "x509",
-      "-req",
-      "-in",
-      "member.csr",
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "member.crt",
-      "-days",
-      "1",
-      "-extfile",
-      "member.ext",
-    );
+    const ca = await TestCa.create(dir);
+    const member = await ca.issue("member", "DNS:pact-etcd,IP:127.0.0.1", "serverAuth,clientAuth");
+    return { dir, caFile: ca.caFile, ...member, serverName: "pact-etcd" };
   } catch (err) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw err;
   }
-  return {
-    dir,
-    caFile: `${dir}/ca.crt`,
-    certFile: `${dir}/member.crt`,
-    keyFile: `${dir}/member.key`,
-    serverName: "pact-etcd",
-  };
 }
 
 /** The environment that turns TLS on for a journal with `files`. */
