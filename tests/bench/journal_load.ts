@@ -28,29 +28,42 @@ export interface AppendPhaseResult extends PhaseResult, ServerView {
 const WARMUP_APPENDS = 20;
 const TIMEOUT_SECONDS = 60;
 
-/** `count` appends from one JournalClient, each awaited before the next. */
-export async function sequentialAppends(
-  target: JournalTarget,
+/**
+ * `count` appends from one client of `targets[0]`, each awaited before the
+ * next, after warm-up appends; the server view sums every target's metrics
+ * (a quorum's journals tail each other's writes but only count their own).
+ */
+export async function sequentialAppendsOver(
+  targets: readonly JournalTarget[],
   count: number,
+  mode: ConnectionMode,
+  node: string,
 ): Promise<AppendPhaseResult> {
-  const [client] = openClients(target, 1, "shared");
-  await appendMany(client!, "bench-seq", WARMUP_APPENDS, []);
-  const result = await measured(target, count, () => appendMany(client!, "bench-seq", count, []));
-  return { ...result, clients: 1, connections: "shared" };
+  const [client] = openClients(targets[0]!, 1, mode);
+  await appendMany(client!, node, WARMUP_APPENDS, []);
+  const result = await measured(targets, count, () => appendMany(client!, node, count, []));
+  return { ...result, clients: 1, connections: mode };
 }
 
-/** `total` appends spread over `clientCount` clients appending back-to-back. */
-export async function concurrentAppends(
-  target: JournalTarget,
+/**
+ * `total` appends over `clientCount` clients appending back-to-back, client
+ * `i` connected to `targets[i % targets.length]`.
+ */
+export async function spreadAppends(
+  targets: readonly JournalTarget[],
   clientCount: number,
   total: number,
   mode: ConnectionMode,
+  prefix: string,
 ): Promise<AppendPhaseResult> {
-  const clients = openClients(target, clientCount, mode);
-  const node = (i: number) => `bench-${mode}-${String(i).padStart(2, "0")}`;
+  const clients = Array.from(
+    { length: clientCount },
+    (_, i) => openClients(targets[i % targets.length]!, 1, mode)[0]!,
+  );
+  const node = (i: number) => `${prefix}-${String(i).padStart(2, "0")}`;
   // One append each opens every connection before the clock starts.
   await Promise.all(clients.map((c, i) => appendMany(c, node(i), 1, [])));
-  const result = await measured(target, total, async () => {
+  const result = await measured(targets, total, async () => {
     const latencies: number[] = [];
     await Promise.all(
       clients.map((c, i) => appendMany(c, node(i), share(total, clientCount, i), latencies)),
@@ -58,6 +71,24 @@ export async function concurrentAppends(
     return latencies;
   });
   return { ...result, clients: clientCount, connections: mode };
+}
+
+/** `count` appends from one JournalClient, each awaited before the next. */
+export function sequentialAppends(
+  target: JournalTarget,
+  count: number,
+): Promise<AppendPhaseResult> {
+  return sequentialAppendsOver([target], count, "shared", "bench-seq");
+}
+
+/** `total` appends spread over `clientCount` clients appending back-to-back. */
+export function concurrentAppends(
+  target: JournalTarget,
+  clientCount: number,
+  total: number,
+  mode: ConnectionMode,
+): Promise<AppendPhaseResult> {
+  return spreadAppends([target], clientCount, total, mode, `bench-${mode}`);
 }
 
 /** `count` clients, closed only when `target.connections` is disposed. */
@@ -76,7 +107,7 @@ function openClients(target: JournalTarget, count: number, mode: ConnectionMode)
 }
 
 /** Client `i`'s part of `total` appends, so the parts add up exactly. */
-function share(total: number, clients: number, i: number): number {
+export function share(total: number, clients: number, i: number): number {
   return Math.floor(total / clients) + (i < total % clients ? 1 : 0);
 }
 
@@ -106,17 +137,17 @@ interface ServerView {
   readonly meanServerAppendMs: number;
 }
 
-/** Times `run` and reads the journal's histograms around it. */
+/** Times `run` and reads the journals' histograms (summed over `targets`) around it. */
 async function measured(
-  target: JournalTarget,
+  targets: readonly JournalTarget[],
   ops: number,
   run: () => Promise<number[]>,
 ): Promise<PhaseResult & ServerView> {
-  const before = await scrape(target);
+  const before = await scrapeAll(targets);
   const started = performance.now();
   const latencies = await run();
   const elapsedMs = performance.now() - started;
-  const after = await scrape(target);
+  const after = await scrapeAll(targets);
   const delta = (key: keyof Scrape) => after[key] - before[key];
   return {
     ...phaseResult(ops, elapsedMs, latencies),
@@ -137,6 +168,20 @@ interface Scrape {
   readonly rpcCount: number;
 }
 
+/** Every target's histograms, added up. */
+async function scrapeAll(targets: readonly JournalTarget[]): Promise<Scrape> {
+  const scrapes = await Promise.all(targets.map(scrape));
+  const sum = (key: keyof Scrape) => scrapes.reduce((total, s) => total + s[key], 0);
+  return {
+    batchSum: sum("batchSum"),
+    batchCount: sum("batchCount"),
+    storeSeconds: sum("storeSeconds"),
+    storeCount: sum("storeCount"),
+    rpcSeconds: sum("rpcSeconds"),
+    rpcCount: sum("rpcCount"),
+  };
+}
+
 async function scrape(target: JournalTarget): Promise<Scrape> {
   const response = await fetch(`${target.httpUrl}/metrics`);
   if (!response.ok) throw new Error(`GET /metrics: HTTP ${response.status}`);
@@ -153,9 +198,14 @@ async function scrape(target: JournalTarget): Promise<Scrape> {
   };
 }
 
-/** The value of one exact series (name plus labels) in Prometheus text format. */
+/**
+ * The value of one exact series (name plus labels) in Prometheus text
+ * format; 0 for a labelled series not observed yet (its family is declared).
+ */
 function metricValue(text: string, series: string): number {
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  if (line === undefined) throw new Error(`metric ${series} missing from /metrics`);
-  return Number(line.slice(series.length + 1));
+  if (line !== undefined) return Number(line.slice(series.length + 1));
+  const family = /^(\w+?)(_sum|_count)?\{/.exec(series)?.[1];
+  if (family !== undefined && text.includes(`# TYPE ${family} `)) return 0;
+  throw new Error(`metric ${series} missing from /metrics`);
 }

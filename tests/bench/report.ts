@@ -2,10 +2,13 @@
 import { CLI_TARGET_MS, type CliTiming } from "./cli_timing.ts";
 import type { AppendPhaseResult } from "./journal_load.ts";
 import type { SqliteResults } from "./sqlite_baseline.ts";
+import type { QuorumResults } from "./quorum_bench.ts";
+import { type QuorumRatios, quorumRatios, renderQuorum } from "./quorum_report.ts";
 import type { PhaseResult } from "./stats.ts";
+import { fixed, table } from "./table.ts";
 
-/** Everything one run measured. */
-export interface BenchResults {
+/** What the single-node phases measured (SQLite floor, one journal, CLI). */
+export interface LocalResults {
   readonly sqlite: SqliteResults;
   readonly sequential: AppendPhaseResult;
   /** Clients on their own connections. */
@@ -13,6 +16,17 @@ export interface BenchResults {
   /** JournalClients, which grpc-js multiplexes over one connection. */
   readonly concurrentShared: AppendPhaseResult;
   readonly cli: readonly CliTiming[];
+}
+
+/** Everything one run measured: the single-node phases and/or the quorum's. */
+export type BenchResults = Partial<LocalResults> & { readonly quorum?: QuorumResults };
+
+/** The single-node results, when that part ran. */
+export function localOf(r: BenchResults): LocalResults | undefined {
+  const { sqlite, sequential, concurrent, concurrentShared, cli } = r;
+  return sqlite && sequential && concurrent && concurrentShared && cli
+    ? { sqlite, sequential, concurrent, concurrentShared, cli }
+    : undefined;
 }
 
 /** Throughput ratios between phases. */
@@ -23,8 +37,17 @@ export interface Ratios {
   readonly concurrentSharedVsSequential: number;
 }
 
-/** The ratios the report quotes. */
-export function ratios(r: BenchResults): Ratios {
+/** Every ratio the run's results allow. */
+export function allRatios(r: BenchResults): Partial<Ratios> & { quorum?: QuorumRatios } {
+  const local = localOf(r);
+  return {
+    ...(local ? ratios(local) : {}),
+    ...(r.quorum ? { quorum: quorumRatios(r.quorum, local) } : {}),
+  };
+}
+
+/** The ratios the report quotes for the single-node phases. */
+export function ratios(r: LocalResults): Ratios {
   const raw = r.sqlite.singleRow.opsPerSecond;
   return {
     sequentialVsRawSqlite: r.sequential.opsPerSecond / raw,
@@ -36,6 +59,14 @@ export function ratios(r: BenchResults): Ratios {
 
 /** Renders the results as aligned plain-text tables. */
 export function renderReport(r: BenchResults): string {
+  const local = localOf(r);
+  return [
+    ...(local ? [renderLocal(local)] : []),
+    ...(r.quorum ? [renderQuorum(r.quorum, local)] : []),
+  ].join("\n\n");
+}
+
+function renderLocal(r: LocalResults): string {
   const x = ratios(r);
   return [
     `Writes (payload ${r.sqlite.payloadBytes} B per entry)`,
@@ -102,19 +133,4 @@ function writeRow(label: string, p: PhaseResult | AppendPhaseResult, batch: stri
     batch,
     ...server,
   ];
-}
-
-function fixed(value: number, digits = 2): string {
-  return value.toFixed(digits);
-}
-
-/** Left-aligns the first column and right-aligns the rest. */
-function table(header: string[], rows: string[][]): string {
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
-  const line = (row: string[]) =>
-    row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
-      .join("  ");
-  const rule = widths.map((w) => "-".repeat(w)).join("  ");
-  return [line(header), rule, ...rows.map(line)].join("\n");
 }

@@ -1,17 +1,32 @@
 /**
  * `deno task bench`: journal write throughput against a raw SQLite floor,
- * and CLI start-up wall time, all in one process run so that the ratios
- * compare figures taken under the same machine load.
+ * CLI start-up wall time, and the journal quorum on etcd (write path beside
+ * raw etcd, boot storm beside etcd serving the same bytes, failover of the
+ * etcd leader), all in one process run so that the ratios compare figures
+ * taken under the same machine load.
  *
- * Flags: --quick (small counts, for smoke runs), --n=, --m=, --k=,
- * --sqlite-rows= (override single counts).
+ * Flags: --quick (small counts, for smoke runs); --phases=local,quorum-writes,
+ * boot,failover (default all), --quorum (the quorum phases only),
+ * --no-quorum (the single-node phases only); --n=, --m=, --k=,
+ * --sqlite-rows=, --boot-agents=1000,10000, --boot-variants=journal-1,..., --subscribers=
+ * (override counts).
  */
 import { JournalProcess } from "../harness/journal_process.ts";
+import { BOOT_VARIANTS, type BootVariant } from "./boot_storm.ts";
+import { etcdAvailable } from "../harness/journal_quorum.ts";
 import { ROOT } from "../harness/paths.ts";
 import { cliCases, timeCli } from "./cli_timing.ts";
 import { storedCommitBytes } from "./entries.ts";
 import { concurrentAppends, sequentialAppends } from "./journal_load.ts";
-import { type BenchResults, ratios, renderReport } from "./report.ts";
+import {
+  QUORUM_PHASES,
+  type QuorumCounts,
+  type QuorumPhase,
+  quorumPhases,
+  type StartedQuorum,
+  startQuorum,
+} from "./quorum_bench.ts";
+import { allRatios, type BenchResults, type LocalResults, renderReport } from "./report.ts";
 import { runSqliteBaseline } from "./sqlite_baseline.ts";
 
 /** How much work each phase does. */
@@ -29,7 +44,44 @@ interface Counts {
   /** Timed runs per CLI command (K), after `cliWarmup` untimed ones. */
   readonly cliRuns: number;
   readonly cliWarmup: number;
+  /** The quorum phases. */
+  readonly quorum: QuorumCounts;
 }
+
+const QUORUM_FULL: QuorumCounts = {
+  writes: {
+    sequentialAppends: 500,
+    concurrentAppends: 5000,
+    clients: 64,
+    rawSequentialPuts: 500,
+    rawConcurrentPuts: 5000,
+  },
+  boot: {
+    agents: [1000, 10_000],
+    agentsPerChannel: 100,
+    agentsPerProcess: 5000,
+    overlayBytes: 150_000,
+    deadlineMs: 40_000,
+  },
+  failover: { subscribers: 1000, writers: 8, steadyMs: 3000 },
+};
+
+const QUORUM_QUICK: QuorumCounts = {
+  writes: {
+    sequentialAppends: 30,
+    concurrentAppends: 256,
+    clients: 64,
+    rawSequentialPuts: 30,
+    rawConcurrentPuts: 256,
+  },
+  boot: {
+    ...QUORUM_FULL.boot,
+    agents: [100],
+    variants: ["journal-1", "etcd-1"],
+    deadlineMs: 20_000,
+  },
+  failover: { subscribers: 100, writers: 4, steadyMs: 300 },
+};
 
 const FULL: Counts = {
   sqliteRows: 5000,
@@ -40,6 +92,7 @@ const FULL: Counts = {
   clients: 64,
   cliRuns: 20,
   cliWarmup: 2,
+  quorum: QUORUM_FULL,
 };
 
 const QUICK: Counts = {
@@ -49,7 +102,30 @@ const QUICK: Counts = {
   sequentialAppends: 100,
   concurrentAppends: 640,
   cliRuns: 3,
+  quorum: QUORUM_QUICK,
 };
+
+/** Every phase: the single-node ones ("local") and the quorum's. */
+type Phase = "local" | QuorumPhase;
+const PHASES: readonly Phase[] = ["local", ...QUORUM_PHASES];
+
+/** The phases to run: --phases=, or --quorum / --no-quorum; default all. */
+export function parsePhases(args: readonly string[]): ReadonlySet<Phase> {
+  let phases = new Set<Phase>(PHASES);
+  for (const arg of args) {
+    if (arg === "--quorum") phases = new Set(QUORUM_PHASES);
+    else if (arg === "--no-quorum") phases = new Set(["local"]);
+    else if (arg.startsWith("--phases=")) {
+      const names = arg.slice("--phases=".length).split(",").filter((n) => n !== "");
+      const unknown = names.filter((n) => !PHASES.includes(n as Phase));
+      if (names.length === 0 || unknown.length > 0) {
+        throw new Error(`Unknown phase in ${arg} (use ${PHASES.join(", ")})`);
+      }
+      phases = new Set(names as Phase[]);
+    }
+  }
+  return phases;
+}
 
 /**
  * Where the figures go: a run with the full counts writes latest.json (the
@@ -61,7 +137,11 @@ function resultsFile(args: readonly string[]): string {
   return `${ROOT}/tests/bench/results/${name}`;
 }
 
-/** Counts from the command line: --quick picks the small set; --n/--m/--k/--sqlite-rows override. */
+/**
+ * Counts from the command line: --quick picks the small set; --n/--m/--k/
+ * --sqlite-rows/--boot-agents/--subscribers override single counts. Phase
+ * flags are left to parsePhases.
+ */
 export function parseCounts(args: readonly string[]): Counts {
   let counts = args.includes("--quick") ? QUICK : FULL;
   const keys: Record<string, keyof Counts> = {
@@ -71,22 +151,82 @@ export function parseCounts(args: readonly string[]): Counts {
     "--sqlite-rows": "sqliteRows",
   };
   for (const arg of args) {
-    if (arg === "--quick") continue;
+    if (arg === "--quick" || arg === "--quorum" || arg === "--no-quorum") continue;
+    if (arg.startsWith("--phases=")) continue;
     const [flag, value] = arg.split("=", 2);
-    const key = keys[flag ?? ""];
-    const n = Number(value);
-    if (key === undefined || !Number.isInteger(n) || n < 1) {
-      throw new Error(
-        `Unknown or invalid argument: ${arg} (use --quick, --n=, --m=, --k=, --sqlite-rows=)`,
-      );
+    if (flag === "--boot-variants") {
+      counts = withBootVariants(counts, arg, value ?? "");
+      continue;
     }
-    counts = { ...counts, [key]: n };
+    const numbers = (value ?? "").split(",").map(Number);
+    if (numbers.some((n) => !Number.isInteger(n) || n < 1)) throw invalid(arg);
+    if (flag === "--boot-agents") {
+      const boot = { ...counts.quorum.boot, agents: numbers };
+      counts = { ...counts, quorum: { ...counts.quorum, boot } };
+      continue;
+    }
+    if (numbers.length !== 1) throw invalid(arg);
+    if (flag === "--subscribers") {
+      const failover = { ...counts.quorum.failover, subscribers: numbers[0]! };
+      counts = { ...counts, quorum: { ...counts.quorum, failover } };
+      continue;
+    }
+    const key = keys[flag ?? ""];
+    if (key === undefined) throw invalid(arg);
+    counts = { ...counts, [key]: numbers[0]! };
   }
   return counts;
 }
 
-/** Runs every phase, cleaning up processes and temp dirs whatever happens. */
-async function bench(counts: Counts): Promise<BenchResults> {
+/** `counts` with the boot storms `value` names (comma-separated BootVariants). */
+function withBootVariants(counts: Counts, arg: string, value: string): Counts {
+  const variants = value.split(",") as BootVariant[];
+  if (variants.some((v) => !BOOT_VARIANTS.includes(v))) {
+    throw new Error(`Unknown boot variant in ${arg} (use ${BOOT_VARIANTS.join(", ")})`);
+  }
+  return { ...counts, quorum: { ...counts.quorum, boot: { ...counts.quorum.boot, variants } } };
+}
+
+function invalid(arg: string): Error {
+  return new Error(
+    `Unknown or invalid argument: ${arg} (use --quick, --phases=, --quorum, --no-quorum, ` +
+      "--n=, --m=, --k=, --sqlite-rows=, --boot-agents=, --boot-variants=, --subscribers=)",
+  );
+}
+
+/**
+ * Runs the selected phases, cleaning up processes and temp dirs whatever
+ * happens. A quick run forms the quorum while the single-node phases run
+ * (forming is mostly waiting for etcd members to join), to stay short; a
+ * full run keeps them apart so that neither disturbs the other's figures.
+ */
+async function bench(
+  counts: Counts,
+  phases: ReadonlySet<Phase>,
+  quick: boolean,
+): Promise<BenchResults> {
+  const selected = new Set(QUORUM_PHASES.filter((p) => phases.has(p)));
+  if (selected.size > 0 && !etcdAvailable()) {
+    throw new Error("The quorum phases need etcd on PATH (or use --no-quorum)");
+  }
+  let starting: Promise<StartedQuorum> | undefined = selected.size > 0 && quick
+    ? startQuorum(log)
+    : undefined;
+  let local: LocalResults | undefined;
+  try {
+    local = phases.has("local") ? await localPhases(counts) : undefined;
+  } catch (err) {
+    await starting?.then((s) => s.quorum.dispose(), () => {});
+    throw err;
+  }
+  if (selected.size === 0) return { ...local };
+  starting ??= startQuorum(log);
+  const quorum = await quorumPhases(await starting, counts.quorum, selected, log);
+  return { ...local, quorum };
+}
+
+/** The single-node phases: raw SQLite, one journal, the CLI. */
+async function localPhases(counts: Counts): Promise<LocalResults> {
   // Disposed last-in first-out: journal, then client connections, then temp dir.
   await using cleanup = new AsyncDisposableStack();
   const tmp = await Deno.makeTempDir({ prefix: "pact-bench-" });
@@ -120,7 +260,7 @@ async function journalPhases(
   connections: DisposableStack,
   counts: Counts,
   tmp: string,
-): Promise<Omit<BenchResults, "sqlite">> {
+): Promise<Omit<LocalResults, "sqlite">> {
   const target = {
     endpoint: journal.endpoint,
     httpUrl: journal.httpUrl,
@@ -152,32 +292,43 @@ async function stopJournal(journal: JournalProcess): Promise<void> {
   await journal.dispose();
 }
 
-async function writeJson(file: string, counts: Counts, results: BenchResults): Promise<void> {
+async function writeJson(
+  file: string,
+  counts: Counts,
+  phases: ReadonlySet<Phase>,
+  results: BenchResults,
+): Promise<void> {
   const document = {
     date: new Date().toISOString(),
     deno: Deno.version,
     cpus: navigator.hardwareConcurrency,
     os: `${Deno.build.os}-${Deno.build.arch}`,
+    phases: [...phases],
     counts,
     results,
-    ratios: ratios(results),
+    ratios: allRatios(results),
   };
   await Deno.mkdir(`${ROOT}/tests/bench/results`, { recursive: true });
   await Deno.writeTextFile(file, `${JSON.stringify(document, null, 2)}\n`);
 }
 
+const RUN_STARTED = performance.now();
+
+/** Progress on stderr, with the seconds since the run started. */
 function log(message: string): void {
-  console.error(`[bench] ${message}`);
+  const seconds = ((performance.now() - RUN_STARTED) / 1000).toFixed(1).padStart(5);
+  console.error(`[bench ${seconds} s] ${message}`);
 }
 
 async function main(): Promise<void> {
   const counts = parseCounts(Deno.args);
-  log(`deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs`);
+  const phases = parsePhases(Deno.args);
+  log(`deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs; phases ${[...phases]}`);
   const started = performance.now();
-  const results = await bench(counts);
+  const results = await bench(counts, phases, Deno.args.includes("--quick"));
   console.log(renderReport(results));
   const file = resultsFile(Deno.args);
-  await writeJson(file, counts, results);
+  await writeJson(file, counts, phases, results);
   log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${file}`);
 }
 
@@ -188,4 +339,8 @@ if (import.meta.main) {
     console.error("[bench] FAILED:", err);
     Deno.exit(1);
   }
+  // Everything was stopped and closed; exit now rather than wait for the
+  // harness's start-up timers (JournalProcess.start never clears its
+  // ready timeout, which would keep this process alive for up to 90 s).
+  Deno.exit(0);
 }
