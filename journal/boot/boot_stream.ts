@@ -4,30 +4,22 @@
  * completion marker; or only the marker when the node is up to date.
  */
 import type { Clock } from "../../shared/clock/clock.ts";
-import { formatScope } from "../../shared/domain/scope.ts";
 import { PactError } from "../../shared/errors/mod.ts";
 import { sha256Hex } from "../../shared/hash.ts";
-import type { ConfigEntry } from "../../shared/proto/gen/pact/config/config.ts";
 import {
   type BootConfigChunk,
   NodeDeltaEntries,
 } from "../../shared/proto/gen/pact/stream/stream.ts";
 import type { JournalState } from "../state/state.ts";
-import type { ReadQuery } from "../store/port.ts";
 import type { CompiledOverlay, OverlayCache } from "./overlay_cache.ts";
-import { NODE_DELTA_ENTRY_TYPES, nodeDelta } from "./node_delta.ts";
+import { nodeDelta } from "./node_delta.ts";
 
 /** Largest encoded node delta sent (it travels as one message). */
 export const NODE_DELTA_BYTES_MAX = 8 * 1024 * 1024;
-/** Entries read from the store at once for a node delta. */
-const READ_PAGE_ENTRIES = 1000;
 
 /** What a boot stream reads. */
 export interface BootStreamDeps {
-  readonly journal: {
-    readonly state: JournalState;
-    read(query: ReadQuery): Promise<ConfigEntry[]>;
-  };
+  readonly journal: { readonly state: JournalState };
   readonly cache: OverlayCache;
   readonly clock: Clock;
 }
@@ -59,7 +51,7 @@ export async function* bootStream(
   const overlay = vcluster ? await deps.cache.get(vclusterId, vcluster.version) : undefined;
   const delta = request.nodeId === ""
     ? undefined
-    : await readNodeDelta(deps, state, request.nodeId, overlay);
+    : nodeDeltaOf(deps, state, request.nodeId, overlay);
   const configVersion = maxDefined(overlay?.version, delta?.version);
   const unchanged = request.lastKnownVersion !== undefined && configVersion !== undefined &&
     request.lastKnownVersion >= configVersion;
@@ -105,27 +97,14 @@ function* overlayChunks(overlay: CompiledOverlay): Generator<BootConfigChunk> {
   }
 }
 
-async function readNodeDelta(
+/** The node delta from the node's boot entries in `state`: no store read. */
+function nodeDeltaOf(
   deps: BootStreamDeps,
   state: JournalState,
   nodeId: string,
   overlay: CompiledOverlay | undefined,
 ) {
-  const entries: ConfigEntry[] = [];
-  const last = state.nextSequence - 1;
-  let from = 0;
-  while (last >= 0 && from <= last) {
-    const page = await deps.journal.read({
-      scope: formatScope({ kind: "node", id: nodeId }),
-      entryTypes: NODE_DELTA_ENTRY_TYPES,
-      fromSequence: from,
-      toSequence: last,
-      limit: READ_PAGE_ENTRIES,
-    });
-    entries.push(...page);
-    if (page.length < READ_PAGE_ENTRIES) break;
-    from = page[page.length - 1]!.sequence + 1;
-  }
+  const entries = state.nodes.get(nodeId)?.bootEntries ?? [];
   const result = nodeDelta(entries, overlay?.keySequences ?? new Map(), deps.clock.now());
   const data = NodeDeltaEntries.encode({ entries: result.entries }).finish();
   if (data.length > NODE_DELTA_BYTES_MAX) {

@@ -3,7 +3,8 @@
  * top of its vCluster overlay, so that committed changes survive reboots.
  * Pure: the caller reads the entries and passes the time.
  */
-import { type ConfigEntry, EntryType } from "../../shared/proto/gen/pact/config/config.ts";
+import type { ConfigEntry } from "../../shared/proto/gen/pact/config/config.ts";
+import { bootEntryKind } from "../state/boot_entries.ts";
 import {
   declaredItemKeys,
   filterDeclared,
@@ -13,16 +14,7 @@ import {
   stateDeltaItemKeys,
 } from "./item_keys.ts";
 
-/** Node-scoped entry types that shape what a node boots with. */
-export const NODE_DELTA_ENTRY_TYPES: readonly EntryType[] = [
-  EntryType.COMMIT,
-  EntryType.ROLLBACK,
-  EntryType.NODE_ASSIGNED,
-  EntryType.NODE_MOVED,
-  EntryType.NODE_UNASSIGNED,
-];
-
-const DELTA_TYPES: readonly EntryType[] = [EntryType.COMMIT, EntryType.ROLLBACK];
+export { NODE_DELTA_ENTRY_TYPES } from "../state/boot_entries.ts";
 
 /** What `nodeDelta` returns. */
 export interface NodeDeltaResult {
@@ -47,14 +39,10 @@ export function nodeDelta(
   let version: number | undefined;
   const kept: ConfigEntry[] = [];
   for (const entry of entries) {
-    const payload = entry.payload;
-    const carriesDelta = DELTA_TYPES.includes(entry.entryType) &&
-      (payload?.$case === "stateDelta" || payload?.$case === "declared");
-    const assignment = NODE_DELTA_ENTRY_TYPES.includes(entry.entryType) &&
-      !DELTA_TYPES.includes(entry.entryType);
-    if (!carriesDelta && !assignment) continue;
+    const kind = bootEntryKind(entry);
+    if (kind === "none") continue;
     version = Math.max(version ?? -1, entry.sequence);
-    if (!carriesDelta || expired(entry, nowMs)) continue;
+    if (kind !== "delta" || expired(entry, nowMs)) continue;
     const keep = (key: string) => (overlayKeySequences.get(key) ?? -1) < entry.sequence;
     const trimmed = trim(entry, keep);
     if (trimmed) kept.push(trimmed);

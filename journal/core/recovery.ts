@@ -2,7 +2,8 @@ import { ConfigEntry } from "../../shared/proto/gen/pact/config/config.ts";
 import { PactError } from "../../shared/errors/mod.ts";
 import type { SnapshotStore } from "../snapshot/port.ts";
 import { applyEntry } from "../state/reduce.ts";
-import { decodeSnapshot } from "../state/snapshot_codec.ts";
+import { getLogger } from "@logtape/logtape";
+import { decodeSnapshot, SnapshotFormatError } from "../state/snapshot_codec.ts";
 import { emptyState, type JournalState } from "../state/state.ts";
 import type { JournalStore } from "../store/port.ts";
 
@@ -23,8 +24,21 @@ export async function recoverState(
   store: JournalStore,
   snapshots?: SnapshotStore,
 ): Promise<Recovered> {
-  const snapshot = await snapshots?.latest();
-  let state = snapshot ? decodeSnapshot(snapshot.data) : emptyState();
+  let snapshot = await snapshots?.latest();
+  let state = emptyState();
+  try {
+    if (snapshot) state = decodeSnapshot(snapshot.data);
+  } catch (err) {
+    if (!(err instanceof SnapshotFormatError)) throw err;
+    // Written by an older pact-journal: rebuild from the store once; the
+    // next snapshot is written in the current format.
+    getLogger(["pact", "journal", "recovery"]).warn(
+      "Snapshot {sequence} is in format {format}, which this journal does not read: " +
+        "replaying the store from the beginning",
+      { sequence: snapshot!.nextSequence, format: err.format },
+    );
+    snapshot = undefined;
+  }
   if (snapshot && state.nextSequence !== snapshot.nextSequence) {
     throw new PactError(
       "INTERNAL",

@@ -5,6 +5,7 @@ import {
   EntryType,
 } from "../../shared/proto/gen/pact/config/config.ts";
 import { fromProtoScope } from "../../shared/domain/scope.ts";
+import { withBootEntry } from "./boot_entries.ts";
 import { EMERGENCY_WINDOW_SECONDS_DEFAULT } from "./limits.ts";
 import {
   type JournalState,
@@ -72,7 +73,12 @@ function applyToNode(
   timestampMs: number,
   state: JournalState,
 ): NodeRecord {
-  const base: NodeRecord = { ...node, version: entry.sequence, updatedAtMs: timestampMs };
+  const base: NodeRecord = {
+    ...node,
+    version: entry.sequence,
+    updatedAtMs: timestampMs,
+    bootEntries: withBootEntry(node.bootEntries, entry),
+  };
   const payload = entry.payload;
   switch (entry.entryType) {
     case EntryType.COMMIT:

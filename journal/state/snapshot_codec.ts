@@ -3,14 +3,28 @@ import { Map as IMap, OrderedMap } from "immutable";
 import {
   BootOverlay,
   BootRecord,
+  ConfigEntry,
   Identity,
   VClusterPolicy,
 } from "../../shared/proto/gen/pact/config/config.ts";
 import { PactError } from "../../shared/errors/mod.ts";
 import type { JournalState, NodeRecord, VClusterRecord } from "./state.ts";
 
-/** Format version of encoded snapshots; bump when the layout changes. */
-const FORMAT = 1;
+/**
+ * Format version of encoded snapshots; bump when the layout changes. 2: nodes
+ * carry their boot entries.
+ */
+const FORMAT = 2;
+
+/** A snapshot written in another format: the journal replays the store instead. */
+export class SnapshotFormatError extends PactError {
+  readonly format: unknown;
+
+  constructor(format: unknown) {
+    super("INTERNAL", `Cannot decode snapshot: format is ${format}, expected ${FORMAT}`);
+    this.format = format;
+  }
+}
 
 interface Encodable<T> {
   encode(message: T): { finish(): Uint8Array };
@@ -36,6 +50,7 @@ export function encodeSnapshot(state: JournalState): Uint8Array {
       ...n,
       emergency: n.emergency && { ...n.emergency, admin: b64(Identity, n.emergency.admin) },
       lastBoot: b64(BootRecord, n.lastBoot),
+      bootEntries: n.bootEntries.map((e) => b64(ConfigEntry, e)),
     })),
     vclusters: [...state.vclusters.values()].map((v) => ({
       vclusterId: v.vclusterId,
@@ -58,19 +73,19 @@ export function decodeSnapshot(bytes: Uint8Array): JournalState {
   } catch (err) {
     throw new PactError("INTERNAL", "Cannot decode snapshot: not valid JSON", { cause: err });
   }
-  if (doc?.format !== FORMAT) {
-    throw new PactError(
-      "INTERNAL",
-      `Cannot decode snapshot: format is ${doc?.format}, expected ${FORMAT}`,
-    );
-  }
-  const nodes: NodeRecord[] = doc.nodes.map((n: NodeRecord & { lastBoot?: string }) => ({
+  if (doc?.format !== FORMAT) throw new SnapshotFormatError(doc?.format);
+  type EncodedNode = Omit<NodeRecord, "lastBoot" | "bootEntries"> & {
+    lastBoot?: string;
+    bootEntries: string[];
+  };
+  const nodes: NodeRecord[] = doc.nodes.map((n: EncodedNode) => ({
     ...n,
     lastCommitSequence: n.lastCommitSequence ?? undefined,
     emergency: n.emergency
       ? { ...n.emergency, admin: unb64(Identity, n.emergency.admin as unknown as string) }
       : undefined,
     lastBoot: unb64(BootRecord, n.lastBoot),
+    bootEntries: n.bootEntries.map((e) => unb64(ConfigEntry, e)!),
   }));
   const vclusters: VClusterRecord[] = doc.vclusters.map(
     (v: { vclusterId: string; version: number; policy?: string; overlay?: string }) => ({

@@ -2,6 +2,7 @@ import { Map as IMap, OrderedMap } from "immutable";
 import {
   type BootOverlay,
   type BootRecord,
+  type ConfigEntry,
   ConfigState,
   type Identity,
   type VClusterPolicy,
@@ -31,6 +32,12 @@ export interface NodeRecord {
   readonly driftEvents: number;
   readonly emergency: EmergencyRecord | undefined;
   readonly lastBoot: BootRecord | undefined;
+  /**
+   * The entries phase 2 of a boot re-applies, oldest first (see
+   * boot_entries.ts): held in memory so that boot streams never read the
+   * store per node.
+   */
+  readonly bootEntries: readonly ConfigEntry[];
 }
 
 /** What the journal knows about one vCluster. */
@@ -91,6 +98,7 @@ export function newNode(nodeId: string): NodeRecord {
     driftEvents: 0,
     emergency: undefined,
     lastBoot: undefined,
+    bootEntries: [],
   };
 }
 

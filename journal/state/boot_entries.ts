@@ -1,0 +1,54 @@
+/**
+ * Which node-scoped entries shape what a node boots with (phase 2 of a
+ * boot). The state keeps them per node so that every replica serves boot
+ * streams from memory, without reading the store once per booting node.
+ */
+import { type ConfigEntry, EntryType } from "../../shared/proto/gen/pact/config/config.ts";
+
+/** Node-scoped entry types that shape what a node boots with. */
+export const NODE_DELTA_ENTRY_TYPES: readonly EntryType[] = [
+  EntryType.COMMIT,
+  EntryType.ROLLBACK,
+  EntryType.NODE_ASSIGNED,
+  EntryType.NODE_MOVED,
+  EntryType.NODE_UNASSIGNED,
+];
+
+const DELTA_TYPES: readonly EntryType[] = [EntryType.COMMIT, EntryType.ROLLBACK];
+
+/** How an entry takes part in a node delta. */
+export type BootEntryKind =
+  /** A commit or rollback carrying a state delta or declared state: re-applied. */
+  | "delta"
+  /** A node (un)assignment or move: only moves the delta's version. */
+  | "assignment"
+  /** Anything else: no part of the node delta. */
+  | "none";
+
+export function bootEntryKind(entry: ConfigEntry): BootEntryKind {
+  if (DELTA_TYPES.includes(entry.entryType)) {
+    const payload = entry.payload?.$case;
+    return payload === "stateDelta" || payload === "declared" ? "delta" : "none";
+  }
+  return NODE_DELTA_ENTRY_TYPES.includes(entry.entryType) ? "assignment" : "none";
+}
+
+/**
+ * A node's boot entries after `entry` (applied in sequence order): delta
+ * entries are all kept; of assignment entries only the newest, since all
+ * they contribute is the delta's version. The node delta computed from the
+ * result is the same as from every entry of NODE_DELTA_ENTRY_TYPES.
+ */
+export function withBootEntry(
+  entries: readonly ConfigEntry[],
+  entry: ConfigEntry,
+): readonly ConfigEntry[] {
+  switch (bootEntryKind(entry)) {
+    case "delta":
+      return [...entries, entry];
+    case "assignment":
+      return [...entries.filter((e) => bootEntryKind(e) !== "assignment"), entry];
+    case "none":
+      return entries;
+  }
+}
