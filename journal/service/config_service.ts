@@ -66,6 +66,9 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
         sequence: result.sequence,
         timestamp: result.timestampMs === undefined ? undefined : new Date(result.timestampMs),
         duplicate: result.duplicate,
+        pendingApprovalId: "",
+        approvalExpiresAt: undefined,
+        approvalVclusterId: "",
       };
     }),
 
@@ -157,6 +160,10 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
         snapshotSequence: journal.snapshotSequence,
         pendingApprovals: 0,
         activeEmergencies: state.nodes.count((n) => n.configState === ConfigState.EMERGENCY),
+        policyEngine: "rbac",
+        policyDegraded: false,
+        policyDegradedReason: "",
+        policyDegradedSince: undefined,
       });
     }),
 

@@ -46,6 +46,14 @@ export interface AppendEntryResponse {
     | undefined;
   /** True when `request_id` matched an earlier append that is returned instead. */
   duplicate: boolean;
+  /**
+   * Set when the vCluster's policy requires two-person approval: the
+   * operation was not appended yet; `sequence` is the PendingApproval
+   * entry's, and the journal runs the operation once another admin approves.
+   */
+  pendingApprovalId: string;
+  approvalExpiresAt: Date | undefined;
+  approvalVclusterId: string;
 }
 
 export interface GetEntryRequest {
@@ -99,6 +107,12 @@ export interface JournalStatus {
   snapshotSequence: number;
   pendingApprovals: number;
   activeEmergencies: number;
+  /** `rbac`, or `rbac+opa` when an OPA endpoint is configured. */
+  policyEngine: string;
+  /** True while OPA is unreachable and cached rules decide (degraded mode). */
+  policyDegraded: boolean;
+  policyDegradedReason: string;
+  policyDegradedSince: Date | undefined;
 }
 
 export interface GetClusterStatusRequest {
@@ -221,7 +235,14 @@ export const AppendEntryRequest: MessageFns<AppendEntryRequest> = {
 };
 
 function createBaseAppendEntryResponse(): AppendEntryResponse {
-  return { sequence: 0, timestamp: undefined, duplicate: false };
+  return {
+    sequence: 0,
+    timestamp: undefined,
+    duplicate: false,
+    pendingApprovalId: "",
+    approvalExpiresAt: undefined,
+    approvalVclusterId: "",
+  };
 }
 
 export const AppendEntryResponse: MessageFns<AppendEntryResponse> = {
@@ -234,6 +255,15 @@ export const AppendEntryResponse: MessageFns<AppendEntryResponse> = {
     }
     if (message.duplicate !== false) {
       writer.uint32(24).bool(message.duplicate);
+    }
+    if (message.pendingApprovalId !== "") {
+      writer.uint32(34).string(message.pendingApprovalId);
+    }
+    if (message.approvalExpiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.approvalExpiresAt), writer.uint32(42).fork()).join();
+    }
+    if (message.approvalVclusterId !== "") {
+      writer.uint32(50).string(message.approvalVclusterId);
     }
     return writer;
   },
@@ -275,6 +305,30 @@ export const AppendEntryResponse: MessageFns<AppendEntryResponse> = {
             message.duplicate = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pendingApprovalId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.approvalExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.approvalVclusterId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -295,6 +349,9 @@ export const AppendEntryResponse: MessageFns<AppendEntryResponse> = {
     message.sequence = object.sequence ?? 0;
     message.timestamp = object.timestamp ?? undefined;
     message.duplicate = object.duplicate ?? false;
+    message.pendingApprovalId = object.pendingApprovalId ?? "";
+    message.approvalExpiresAt = object.approvalExpiresAt ?? undefined;
+    message.approvalVclusterId = object.approvalVclusterId ?? "";
     return message;
   },
 };
@@ -767,6 +824,10 @@ function createBaseJournalStatus(): JournalStatus {
     snapshotSequence: 0,
     pendingApprovals: 0,
     activeEmergencies: 0,
+    policyEngine: "",
+    policyDegraded: false,
+    policyDegradedReason: "",
+    policyDegradedSince: undefined,
   };
 }
 
@@ -807,6 +868,18 @@ export const JournalStatus: MessageFns<JournalStatus> = {
     }
     if (message.activeEmergencies !== 0) {
       writer.uint32(96).uint32(message.activeEmergencies);
+    }
+    if (message.policyEngine !== "") {
+      writer.uint32(106).string(message.policyEngine);
+    }
+    if (message.policyDegraded !== false) {
+      writer.uint32(112).bool(message.policyDegraded);
+    }
+    if (message.policyDegradedReason !== "") {
+      writer.uint32(122).string(message.policyDegradedReason);
+    }
+    if (message.policyDegradedSince !== undefined) {
+      Timestamp.encode(toTimestamp(message.policyDegradedSince), writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -920,6 +993,38 @@ export const JournalStatus: MessageFns<JournalStatus> = {
             message.activeEmergencies = reader.uint32();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.policyEngine = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.policyDegraded = reader.bool();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.policyDegradedReason = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.policyDegradedSince = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -949,6 +1054,10 @@ export const JournalStatus: MessageFns<JournalStatus> = {
     message.snapshotSequence = object.snapshotSequence ?? 0;
     message.pendingApprovals = object.pendingApprovals ?? 0;
     message.activeEmergencies = object.activeEmergencies ?? 0;
+    message.policyEngine = object.policyEngine ?? "";
+    message.policyDegraded = object.policyDegraded ?? false;
+    message.policyDegradedReason = object.policyDegradedReason ?? "";
+    message.policyDegradedSince = object.policyDegradedSince ?? undefined;
     return message;
   },
 };
