@@ -75,26 +75,42 @@ export async function* bootStream(
   };
 }
 
-function* overlayChunks(overlay: CompiledOverlay): Generator<BootConfigChunk> {
+/**
+ * The overlay's chunk messages: the same objects for every node booting
+ * from this overlay, so that the transport encodes each once (see
+ * isSharedMessage) rather than once per node.
+ */
+const overlayMessages = new WeakMap<CompiledOverlay, readonly BootConfigChunk[]>();
+const sharedMessages = new WeakSet<BootConfigChunk>();
+
+/** True for messages that every node gets unchanged: they may be encoded once and reused. */
+export function isSharedMessage(message: BootConfigChunk): boolean {
+  return sharedMessages.has(message);
+}
+
+function overlayChunks(overlay: CompiledOverlay): readonly BootConfigChunk[] {
+  let messages = overlayMessages.get(overlay);
+  if (messages) return messages;
   const totalChunks = overlay.chunks.length;
-  for (const [chunkIndex, data] of overlay.chunks.entries()) {
-    yield {
-      chunk: {
-        $case: "overlay",
-        value: {
-          version: overlay.version ?? 0,
-          vclusterId: overlay.vclusterId,
-          data,
-          chunkIndex,
-          totalChunks,
-          checksum: overlay.checksum,
-          encoding: overlay.encoding,
-          contentChecksum: overlay.contentChecksum,
-          contentBytes: overlay.contentBytes,
-        },
+  messages = overlay.chunks.map((data, chunkIndex) => ({
+    chunk: {
+      $case: "overlay",
+      value: {
+        version: overlay.version ?? 0,
+        vclusterId: overlay.vclusterId,
+        data,
+        chunkIndex,
+        totalChunks,
+        checksum: overlay.checksum,
+        encoding: overlay.encoding,
+        contentChecksum: overlay.contentChecksum,
+        contentBytes: overlay.contentBytes,
       },
-    };
-  }
+    },
+  }));
+  for (const message of messages) sharedMessages.add(message);
+  overlayMessages.set(overlay, messages);
+  return messages;
 }
 
 /** The node delta from the node's boot entries in `state`: no store read. */

@@ -15,7 +15,7 @@ import {
 import { commit, entry, policyUpdate } from "../../shared/testing/entries.ts";
 import { Journal } from "../core/journal.ts";
 import { SqliteStore } from "../store/sqlite_store.ts";
-import { type BootRequest, bootStream } from "./boot_stream.ts";
+import { type BootRequest, bootStream, isSharedMessage } from "./boot_stream.ts";
 import { OverlayCache } from "./overlay_cache.ts";
 
 async function withJournal(
@@ -120,5 +120,18 @@ Deno.test("bootStream() skips the overlay for an unassigned node and refuses an 
       boot({ nodeId: "n2", vclusterId: "nope" }),
       (err) => isPactError(err, "NOT_FOUND") && /nope/.test(err.message),
     );
+  });
+});
+
+Deno.test("bootStream() hands every node the same overlay message objects, so they are encoded once", async () => {
+  await withJournal(async (journal, boot) => {
+    await seed(journal);
+    const first = await boot({ nodeId: "n1", vclusterId: "" });
+    const second = await boot({ nodeId: "n7", vclusterId: "ml" });
+    assert.equal(first[0]!.chunk?.$case, "overlay");
+    assert.equal(first[0], second[0], "the overlay chunk is one shared object");
+    assert.ok(isSharedMessage(first[0]!));
+    assert.ok(!isSharedMessage(first[1]!), "a node delta is the node's own");
+    assert.ok(!isSharedMessage(first[2]!), "so is the completion marker");
   });
 });

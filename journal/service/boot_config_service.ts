@@ -1,10 +1,16 @@
 import { getLogger } from "@logtape/logtape";
-import type { BootConfigServiceServer } from "../../shared/proto/gen/pact/stream/stream.ts";
+import { Buffer } from "node:buffer";
+import {
+  BootConfigChunk,
+  type BootConfigServiceServer,
+  BootConfigServiceService,
+} from "../../shared/proto/gen/pact/stream/stream.ts";
 import { type Clock, systemClock } from "../../shared/clock/clock.ts";
 import { fromProtoScope, type ScopeRef } from "../../shared/domain/scope.ts";
 import { PactError } from "../../shared/errors/mod.ts";
-import { bootStream } from "../boot/boot_stream.ts";
+import { bootStream, isSharedMessage } from "../boot/boot_stream.ts";
 import { subscriptionFilter } from "../boot/config_updates.ts";
+import { ByteBudget } from "../boot/byte_budget.ts";
 import { OverlayCache } from "../boot/overlay_cache.ts";
 import { warmOverlays } from "../boot/overlay_warmer.ts";
 import { followUpdates } from "../boot/update_stream.ts";
@@ -27,9 +33,43 @@ export interface BootConfigServiceDeps extends HandlerDeps {
   readonly subscriberStallMs?: number;
   /** Default: the system clock. */
   readonly clock?: Clock;
+  /** Overlay bytes boot streams may have handed to the transport at once. Default 64 MiB. */
+  readonly bootBytesInFlightMax?: number;
   /** Default: a new cache over the journal, warmed as overlay entries commit. */
   readonly overlayCache?: OverlayCache;
 }
+
+/**
+ * Default overlay bytes in flight: ~1,800 nodes' worth of a 36 KB overlay,
+ * far more than loopback or a data-centre link drains in the time a boot
+ * takes, and a bound on what a boot storm keeps in memory.
+ */
+export const BOOT_BYTES_IN_FLIGHT_MAX = 64 * 1024 * 1024;
+
+/** Encoded forms of the messages every booting node gets unchanged (overlay chunks). */
+const encodedShared = new WeakMap<BootConfigChunk, Buffer>();
+
+function serializeBootChunk(message: BootConfigChunk): Buffer {
+  const shared = isSharedMessage(message);
+  const cached = shared ? encodedShared.get(message) : undefined;
+  if (cached) return cached;
+  const encoded = Buffer.from(BootConfigChunk.encode(message).finish());
+  if (shared) encodedShared.set(message, encoded);
+  return encoded;
+}
+
+/**
+ * The BootConfigService definition to serve: the generated one, except that
+ * overlay chunks are protobuf-encoded once per overlay, not once per booting
+ * node (a boot storm sends the same ~40 KB to every node).
+ */
+export const BOOT_CONFIG_SERVICE_DEFINITION = {
+  ...BootConfigServiceService,
+  streamBootConfig: {
+    ...BootConfigServiceService.streamBootConfig,
+    responseSerialize: serializeBootChunk,
+  },
+} as const;
 
 /** Shortest wait a refused boot stream is told to take. */
 export const BOOT_RETRY_AFTER_MS_MIN = 1_000;
@@ -41,6 +81,7 @@ export function bootConfigService(deps: BootConfigServiceDeps): BootConfigServic
   const { journal } = deps;
   const clock = deps.clock ?? systemClock;
   const cache = deps.overlayCache ?? newWarmedCache(journal);
+  const budget = new ByteBudget(deps.bootBytesInFlightMax ?? BOOT_BYTES_IN_FLIGHT_MAX);
   let activeBootStreams = 0;
   return {
     streamBootConfig: serverStream(
@@ -59,17 +100,26 @@ export function bootConfigService(deps: BootConfigServiceDeps): BootConfigServic
         activeBootStreams++;
         deps.metrics.bootStreamsActive.inc();
         let held = true;
+        let reserved = 0;
         const release = () => {
           if (!held) return;
           held = false;
           activeBootStreams--;
           deps.metrics.bootStreamsActive.dec();
+          budget.release(reserved);
         };
         if (signal.aborted) release();
         else signal.addEventListener("abort", release, { once: true });
         try {
           for await (const message of bootStream({ journal, cache, clock }, request)) {
             if (signal.aborted) return;
+            if (isSharedMessage(message)) {
+              // Held until the call is over, like the slot (see above).
+              const bytes = serializeBootChunk(message).length;
+              if (!await budget.reserve(bytes, signal)) return;
+              if (held) reserved += bytes;
+              else budget.release(bytes);
+            }
             await send(message);
           }
         } catch (err) {

@@ -1,10 +1,13 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { ConfigServiceService } from "../../shared/proto/gen/pact/journal/journal.ts";
-import { BootConfigServiceService } from "../../shared/proto/gen/pact/stream/stream.ts";
 import { formatHostPort, type HostPort } from "../../shared/config/listen_address.ts";
 import { PactError } from "../../shared/errors/mod.ts";
 import { ENTRY_BYTES_MAX } from "../state/limits.ts";
-import { bootConfigService, type BootConfigServiceDeps } from "./boot_config_service.ts";
+import {
+  BOOT_CONFIG_SERVICE_DEFINITION,
+  bootConfigService,
+  type BootConfigServiceDeps,
+} from "./boot_config_service.ts";
 import { configService, type ConfigServiceDeps } from "./config_service.ts";
 
 /** A running gRPC server. */
@@ -29,7 +32,7 @@ export async function startGrpcServer(
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
   });
   server.addService(ConfigServiceService, configService(deps));
-  server.addService(BootConfigServiceService, bootConfigService(deps));
+  server.addService(BOOT_CONFIG_SERVICE_DEFINITION, bootConfigService(deps));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(formatHostPort(listen), ServerCredentials.createInsecure(), (err, bound) => {
       if (err) {

@@ -100,7 +100,7 @@ export interface BootRun {
 
 /** One agent booting alone: with its node id (overlay + node delta) and without (overlay only). */
 export interface BootLatency {
-  /** Entries in the log (a boot's node delta is read from the store over the whole log). */
+  /** Entries in the log (boots are served from memory, so this should not matter). */
   readonly logEntries: number;
   readonly samples: number;
   /** Median time of one boot with a node id (ms). */

@@ -21,10 +21,10 @@ import { failover, type FailoverCounts, type FailoverResult } from "./quorum_fai
 import { type QuorumWriteCounts, type QuorumWriteResults, quorumWrites } from "./quorum_writes.ts";
 
 /**
- * The quorum phases, in the order they run: the boot storms on a short log
- * (a boot's node delta is read over the whole log), then the write path
- * (after which a few single boots show what a long log costs), and the
- * failover last, because it kills a member.
+ * The quorum phases, in the order they run: the boot storms on a short log,
+ * then the write path (after which a few single boots show that a long log
+ * costs a boot nothing: node deltas are held in memory), and the failover
+ * last, because it kills a member.
  */
 export const QUORUM_PHASES = ["boot", "quorum-writes", "failover"] as const;
 export type QuorumPhase = typeof QUORUM_PHASES[number];

@@ -155,7 +155,7 @@ export function renderQuorum(q: QuorumResults, local?: LocalResults): string {
       " storm, its peak, and once idle again;",
       " idle s: after the last agent finished or gave up, until no journal had a boot stream open)",
       "",
-      "One boot alone (median; the node delta is read from the store over the whole log)",
+      "One boot alone (median; overlay and node delta come from the journal's memory)",
       table(
         ["log entries", "boots", "with node id ms", "without node id ms"],
         q.boot.latency.map((l) => [
