@@ -15,6 +15,7 @@ import {
 import { sha256Hex } from "../../shared/hash.ts";
 import { overlayUpdate } from "../../shared/testing/entries.ts";
 import { JournalClient } from "../../cli/client/journal_client.ts";
+import { LineSplitter } from "../harness/journal_process.ts";
 import type { JournalQuorum } from "../harness/journal_quorum.ts";
 import { ROOT } from "../harness/paths.ts";
 import { type AgentsJob, type AgentsReport, bootClient, bootOnce } from "./boot_agents.ts";
@@ -450,23 +451,6 @@ class LoadGenerator {
   }
 }
 
-/** Splits a text stream into lines. */
-class LineSplitter extends TransformStream<string, string> {
-  constructor() {
-    let buffer = "";
-    super({
-      transform(chunk, controller) {
-        buffer += chunk;
-        const lines = buffer.split("\n");
-        buffer = lines.pop()!;
-        for (const line of lines) controller.enqueue(line);
-      },
-      flush(controller) {
-        if (buffer) controller.enqueue(buffer);
-      },
-    });
-  }
-}
 
 type RssBeforePeak = Omit<BootRun["rssMiB"][number], "after">;
 
