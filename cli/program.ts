@@ -3,6 +3,8 @@ import { ExitCode, exitCodeFor, isPactError } from "../shared/errors/mod.ts";
 import { PACT_VERSION } from "../shared/version.ts";
 import { clusterCommand } from "./commands/cluster.ts";
 import { applyCommand } from "./commands/apply.ts";
+import { approveCommand } from "./commands/approve.ts";
+import { groupCommand } from "./commands/group.ts";
 import { commitCommand } from "./commands/commit.ts";
 import { completionsCommand } from "./commands/completions.ts";
 import { logCommand } from "./commands/log.ts";
@@ -51,6 +53,8 @@ export function buildProgram(ctx: CliContext): Command {
     commitCommand(ctx),
     applyCommand(ctx),
     clusterCommand(ctx),
+    groupCommand(ctx),
+    approveCommand(ctx),
     completionsCommand(ctx, () => program as unknown as Command),
   ];
   for (const command of commands) {

@@ -93,10 +93,26 @@ export interface JournalConfig {
     readonly idpUrl: string;
     readonly clientId: string;
   };
+  /** The policy engine (`[policy.engine]`): RBAC always, OPA when an endpoint is set. */
+  readonly policy: PolicySettings;
   readonly log: {
     readonly level: "debug" | "info" | "warning" | "error";
     readonly format: "text" | "json";
   };
+}
+
+/** Policy engine settings. */
+export interface PolicySettings {
+  /**
+   * OPA's Data API base for pact's packages (`[policy.engine] opa_endpoint`,
+   * PACT_OPA_ENDPOINT), e.g. `http://localhost:8181/v1/data/pact`; the
+   * journal asks `<endpoint>/authz`. Undefined: RBAC alone decides.
+   */
+  readonly opaEndpoint: string | undefined;
+  /** Per-decision OPA timeout (`opa_timeout_ms`, PACT_OPA_TIMEOUT_MS). Default 1000. */
+  readonly opaTimeoutMs: number;
+  /** How often pending approvals are checked for expiry (PACT_APPROVAL_CHECK_INTERVAL_MS). Default 1000. */
+  readonly approvalCheckIntervalMs: number;
 }
 
 /** Reads one environment variable; injected so that tests need no real environment. */
@@ -241,6 +257,7 @@ async function resolveSettings(flags: JournalFlags, env: EnvReader): Promise<Set
       idpUrl: pick(env("PACT_IDP_URL"), toml.string("policy.iam", "idp_url")) ?? "",
       clientId: pick(env("PACT_CLIENT_ID"), toml.string("policy.iam", "client_id")) ?? "pact-cli",
     },
+    policy: policySettings(toml, env),
     log: {
       level: logLevel(pick(env("PACT_LOG_LEVEL"), toml.string("telemetry", "log_level")) ?? "info"),
       format: logFormat(
@@ -389,6 +406,70 @@ async function readTlsFiles(files: JournalTlsFiles): Promise<JournalTls> {
     cert: await read("certFile"),
     key: await read("keyFile"),
   };
+}
+
+function policySettings(toml: TomlReader, env: EnvReader): PolicySettings {
+  const type = toml.string("policy.engine", "type");
+  if (type !== undefined && type !== "opa" && type !== "rbac") {
+    throw new PactError(
+      "CONFIG",
+      `Invalid [policy.engine] type ${JSON.stringify(type)} (use opa, or rbac for no OPA)`,
+    );
+  }
+  const endpoint = (env("PACT_OPA_ENDPOINT") || undefined) ??
+    (type === "rbac" ? undefined : toml.string("policy.engine", "opa_endpoint"));
+  if (type === "opa" && endpoint === undefined) {
+    throw new PactError(
+      "CONFIG",
+      '[policy.engine] type = "opa" needs opa_endpoint (e.g. http://localhost:8181/v1/data/pact)',
+    );
+  }
+  if (endpoint !== undefined) checkOpaEndpoint(endpoint);
+  const envInt = (name: string) => {
+    const text = env(name);
+    if (text === undefined || text === "") return undefined;
+    const value = Number(text);
+    if (!Number.isInteger(value)) {
+      throw new PactError("CONFIG", `Invalid ${name} ${JSON.stringify(text)}: expected an integer`);
+    }
+    return value;
+  };
+  return {
+    opaEndpoint: endpoint,
+    opaTimeoutMs: positive(
+      envInt("PACT_OPA_TIMEOUT_MS") ?? toml.integer("policy.engine", "opa_timeout_ms") ?? 1000,
+      "opa_timeout_ms",
+    ),
+    approvalCheckIntervalMs: positive(
+      envInt("PACT_APPROVAL_CHECK_INTERVAL_MS") ?? 1000,
+      "PACT_APPROVAL_CHECK_INTERVAL_MS",
+    ),
+  };
+}
+
+function checkOpaEndpoint(endpoint: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new PactError(
+      "CONFIG",
+      `Invalid OPA endpoint ${
+        JSON.stringify(endpoint)
+      } (expected an http(s) URL like http://localhost:8181/v1/data/pact)`,
+    );
+  }
+  if (!url.pathname.startsWith("/v1/data/")) {
+    throw new PactError(
+      "CONFIG",
+      `Invalid OPA endpoint ${
+        JSON.stringify(endpoint)
+      }: the path must be a Data API document such as /v1/data/pact`,
+    );
+  }
 }
 
 function envFlag(value: string | undefined, name: string): boolean | undefined {

@@ -21,6 +21,10 @@ import { startGrpcServer } from "./service/server.ts";
 import { FileSnapshotStore } from "./snapshot/file_snapshot_store.ts";
 import { SqliteStore } from "./store/sqlite_store.ts";
 import { openQuorum } from "./quorum/quorum.ts";
+import { ApprovalStatus } from "../shared/proto/gen/pact/config/config.ts";
+import { ApprovalDesk } from "./policy/approval_desk.ts";
+import { PolicyEngine } from "./policy/engine.ts";
+import { OpaClient } from "./policy/opa_client.ts";
 
 const log = getLogger(["pact", "journal"]);
 const env = (name: string) => Deno.env.get(name);
@@ -65,10 +69,13 @@ async function serve(flags: JournalFlags): Promise<void> {
     replayed: journal.recovery.replayedEntries,
   });
   const verifier = tokenVerifier(config);
+  const { policy, approvals, stopPolicy } = startPolicy(config, journal, metrics, quorum?.role);
   const deps = {
     journal,
     metrics,
     verifier,
+    policy,
+    approvals,
     nodeId: config.nodeId,
     version: PACT_VERSION,
     startedAtMs: Date.now(),
@@ -107,10 +114,55 @@ async function serve(flags: JournalFlags): Promise<void> {
     new PactError("UNAVAILABLE", "Journal is shutting down: reconnect"),
   );
   await grpc.shutdown(5_000);
+  stopPolicy();
   await journal.close();
   await quorum?.close();
   await http.shutdown();
   log.info("pact-journal stopped at sequence {next}", { next: journal.state.nextSequence });
+}
+
+/** OPA probes every 10 s while configured; the probe also ends degraded mode. */
+const OPA_PROBE_INTERVAL_MS = 10_000;
+
+/**
+ * The policy engine (RBAC, OPA when configured) and the approval desk,
+ * whose expiry timer runs only on a journal that writes: a standalone one
+ * or the etcd leader's (a race with another writer is harmless).
+ */
+function startPolicy(
+  config: JournalConfig,
+  journal: Journal,
+  metrics: JournalMetrics,
+  role: (() => string) | undefined,
+) {
+  const opa = config.policy.opaEndpoint === undefined
+    ? undefined
+    : new OpaClient({ endpoint: config.policy.opaEndpoint, timeoutMs: config.policy.opaTimeoutMs });
+  const policy = new PolicyEngine({ opa, clock: systemClock, hooks: metrics.policyHooks() });
+  const approvals = new ApprovalDesk({
+    journal,
+    clock: systemClock,
+    nodeId: config.nodeId,
+    hooks: { onTransition: (status) => metrics.approvalTransitions.inc({ status }) },
+  });
+  metrics.observePolicy(
+    () => policy.status(),
+    () => journal.state.approvals.count((a) => a.status === ApprovalStatus.PENDING),
+  );
+  const stopProbing = policy.startProbing(OPA_PROBE_INTERVAL_MS);
+  const stopTimer = approvals.start(config.policy.approvalCheckIntervalMs, () => {
+    const now = role?.() ?? "standalone";
+    return now === "standalone" || now === "leader";
+  });
+  if (opa) log.info("Policy engine: RBAC, then OPA at {url}", { url: opa.decisionUrl });
+  return {
+    policy,
+    approvals,
+    stopPolicy: () => {
+      stopProbing();
+      stopTimer();
+    },
+  };
 }
 
 function tokenVerifier(config: JournalConfig): TokenVerifier {

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { entryTypeName } from "../shared/domain/entry_type.ts";
 import type { Journal, JournalHooks } from "./core/journal.ts";
+import type { PolicyEngineHooks, PolicyStatus } from "./policy/engine.ts";
 
 /** Raft facts of a quorum journal's etcd member, refreshed in the background. */
 export interface RaftFacts {
@@ -75,6 +76,69 @@ export class JournalMetrics {
     help: "Snapshots that failed to save",
     registers: [this.registry],
   });
+  readonly policyDecisions = new Counter({
+    name: "pact_policy_decisions_total",
+    help: "Authorization decisions, by outcome (allow, deny, approval) and deciding engine",
+    labelNames: ["outcome", "engine"] as const,
+    registers: [this.registry],
+  });
+  readonly policyDecisionSeconds = new Histogram({
+    name: "pact_policy_decision_seconds",
+    help: "Duration of authorization decisions, by engine (rbac alone or with OPA)",
+    labelNames: ["engine"] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 2],
+    registers: [this.registry],
+  });
+  readonly policyDegradedDecisions = new Counter({
+    name: "pact_policy_degraded_decisions_total",
+    help: "Decisions taken in degraded mode (OPA unreachable), by outcome",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly opaErrors = new Counter({
+    name: "pact_policy_opa_errors_total",
+    help: "OPA calls that failed, by reason (unreachable, timeout, http_<status>, bad_response)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly approvalTransitions = new Counter({
+    name: "pact_approvals_total",
+    help: "Two-person approvals by the status they reached (pending, approved, rejected, expired)",
+    labelNames: ["status"] as const,
+    registers: [this.registry],
+  });
+
+  /** Registers the policy engine's gauges: degraded mode and pending approvals. */
+  observePolicy(status: () => PolicyStatus, pendingApprovals: () => number): void {
+    new Gauge({
+      name: "pact_policy_degraded",
+      help: "1 while OPA is unreachable and the journal decides in degraded mode",
+      registers: [this.registry],
+      collect() {
+        this.set(status().degraded ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "pact_approvals_pending",
+      help: "Two-person approvals waiting for a decision",
+      registers: [this.registry],
+      collect() {
+        this.set(pendingApprovals());
+      },
+    });
+  }
+
+  /** Policy engine callbacks that feed these metrics. */
+  policyHooks(): PolicyEngineHooks {
+    return {
+      onDecision: (outcome, engine, seconds) => {
+        this.policyDecisions.inc({ outcome, engine });
+        this.policyDecisionSeconds.observe({ engine }, seconds);
+      },
+      onDegradedDecision: (outcome) => this.policyDegradedDecisions.inc({ outcome }),
+      onOpaError: (reason) => this.opaErrors.inc({ reason }),
+    };
+  }
 
   /** Registers gauges read from the live journal at scrape time. */
   observe(

@@ -41,6 +41,9 @@ Deno.test("pact --help and every command's help match their golden text", async 
       ["help-commit.txt", ["commit", "--help"]],
       ["help-cluster.txt", ["cluster", "--help"]],
       ["help-completions.txt", ["completions", "--help"]],
+      ["help-approve.txt", ["approve", "--help"]],
+      ["help-group.txt", ["group", "--help"]],
+      ["help-group-set-policy.txt", ["group", "set-policy", "--help"]],
     ] as const
   ) {
     const result = await runPact([...args]);

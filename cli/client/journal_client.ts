@@ -30,7 +30,22 @@ import type {
   BootOverlay,
   ConfigEntry,
   NodeState,
+  VClusterPolicy,
 } from "../../shared/proto/gen/pact/config/config.ts";
+import {
+  type DecideApprovalRequest,
+  type DecideApprovalResponse,
+  type EvaluateRequest,
+  type EvaluateResponse,
+  type ListPendingApprovalsRequest,
+  type ListPendingApprovalsResponse,
+  type ListPoliciesRequest,
+  type ListPoliciesResponse,
+  type PendingApproval,
+  PolicyServiceClient,
+  type UpdatePolicyRequest,
+  type UpdatePolicyResponse,
+} from "../../shared/proto/gen/pact/policy/policy.ts";
 import { type ErrorCode, PactError } from "../../shared/errors/mod.ts";
 import { parseEndpoint } from "./endpoint.ts";
 
@@ -73,6 +88,7 @@ export class JournalClient {
   readonly endpoint: string;
   readonly #config: ConfigServiceClient;
   readonly #boot: BootConfigServiceClient;
+  readonly #policy: PolicyServiceClient;
   readonly #token: string;
   readonly #timeoutMs: number;
 
@@ -86,8 +102,45 @@ export class JournalClient {
       ...channelOptions,
       channelOverride: this.#config.getChannel(),
     });
+    this.#policy = new PolicyServiceClient(address, creds, {
+      ...channelOptions,
+      channelOverride: this.#config.getChannel(),
+    });
     this.#token = options.token;
     this.#timeoutMs = options.timeoutSeconds * 1000;
+  }
+
+  evaluate(request: EvaluateRequest): Promise<EvaluateResponse> {
+    return this.#unary(this.#policy.evaluate.bind(this.#policy), request);
+  }
+
+  getEffectivePolicy(vclusterId: string): Promise<VClusterPolicy> {
+    return this.#unary(this.#policy.getEffectivePolicy.bind(this.#policy), { vclusterId });
+  }
+
+  listPolicies(): Promise<ListPoliciesResponse> {
+    return this.#unary<ListPoliciesRequest, ListPoliciesResponse>(
+      this.#policy.listPolicies.bind(this.#policy),
+      {},
+    );
+  }
+
+  updatePolicy(request: UpdatePolicyRequest): Promise<UpdatePolicyResponse> {
+    return this.#unary(this.#policy.updatePolicy.bind(this.#policy), request);
+  }
+
+  listPendingApprovals(
+    request: ListPendingApprovalsRequest,
+  ): Promise<ListPendingApprovalsResponse> {
+    return this.#unary(this.#policy.listPendingApprovals.bind(this.#policy), request);
+  }
+
+  getApproval(approvalId: string): Promise<PendingApproval> {
+    return this.#unary(this.#policy.getApproval.bind(this.#policy), { approvalId });
+  }
+
+  decideApproval(request: DecideApprovalRequest): Promise<DecideApprovalResponse> {
+    return this.#unary(this.#policy.decideApproval.bind(this.#policy), request);
   }
 
   appendEntry(request: AppendEntryRequest): Promise<AppendEntryResponse> {
@@ -157,6 +210,7 @@ export class JournalClient {
   close(): void {
     this.#config.close();
     this.#boot.close();
+    this.#policy.close();
   }
 
   #unary<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res> {

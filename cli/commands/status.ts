@@ -34,6 +34,7 @@ function renderFleet(report: StatusReport): string {
       `${j.endpoint} (${j.role}, ${j.store} store, node ${j.node_id}, pact ${j.version})`,
     ],
     ["Log", `${j.next_sequence} entries, snapshot at ${j.snapshot_sequence}`],
+    ["Policy", policyLine(j)],
     [
       "Nodes",
       `${report.nodes.length}${report.vcluster ? ` in vCluster ${report.vcluster}` : ""} ` +
@@ -53,6 +54,14 @@ function renderFleet(report: StatusReport): string {
   return `${header}\n${
     renderTable(["NODE", "STATE", "VCLUSTER", "VERSION", "LAST COMMIT", "DELTAS", "UPDATED"], rows)
   }`;
+}
+
+function policyLine(j: StatusReport["journal"]): string {
+  const pending = `${j.pending_approvals} pending approval${j.pending_approvals === 1 ? "" : "s"}`;
+  if (!j.policy.degraded) return `${j.policy.engine} (${pending})`;
+  return `${j.policy.engine}, DEGRADED since ${
+    j.policy.degraded_since?.replace(/\.\d{3}Z$/, "Z") ?? "?"
+  }: ${j.policy.degraded_reason} (cached role bindings only; approvals denied) (${pending})`;
 }
 
 function renderNode(node: NodeView): string {

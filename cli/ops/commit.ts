@@ -15,9 +15,19 @@ export interface CommitRequest {
 
 /** Where a commit landed. */
 export interface CommitResult {
+  /** The Commit entry's sequence; while approval is pending, the PendingApproval entry's. */
   readonly sequence: number;
   readonly node: string;
   readonly duplicate: boolean;
+  /** Set when the vCluster's policy requires a second person to approve first. */
+  readonly approval: PendingApprovalView | null;
+}
+
+/** A write the journal holds until another admin approves it. */
+export interface PendingApprovalView {
+  readonly approval_id: string;
+  readonly vcluster: string;
+  readonly expires_at: string | undefined;
 }
 
 /**
@@ -41,7 +51,16 @@ export async function commitNode(
     entry: commitEntry(node, request.message, request.ttlSeconds),
     ...(version !== undefined ? { expectedScopeVersion: version } : {}),
   });
-  return { sequence: response.sequence, node, duplicate: response.duplicate };
+  return {
+    sequence: response.sequence,
+    node,
+    duplicate: response.duplicate,
+    approval: response.pendingApprovalId === "" ? null : {
+      approval_id: response.pendingApprovalId,
+      vcluster: response.approvalVclusterId,
+      expires_at: response.approvalExpiresAt?.toISOString(),
+    },
+  };
 }
 
 /**

@@ -15,4 +15,11 @@ export type JournalApi = Pick<
   | "listEntries"
   | "subscribe"
   | "getEntry"
+  | "evaluate"
+  | "getEffectivePolicy"
+  | "listPolicies"
+  | "updatePolicy"
+  | "listPendingApprovals"
+  | "getApproval"
+  | "decideApproval"
 >;

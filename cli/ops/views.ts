@@ -68,6 +68,14 @@ export interface JournalView {
   readonly vclusters: number;
   readonly active_emergencies: number;
   readonly started_at: string | undefined;
+  readonly pending_approvals: number;
+  /** The journal's policy engine; `degraded` while OPA is unreachable. */
+  readonly policy: {
+    readonly engine: string;
+    readonly degraded: boolean;
+    readonly degraded_reason: string | null;
+    readonly degraded_since: string | null;
+  };
 }
 
 /** One live update, as `pact watch` shows it. */
@@ -136,6 +144,13 @@ export function journalView(status: JournalStatus, endpoint: string): JournalVie
     vclusters: status.vclusters,
     active_emergencies: status.activeEmergencies,
     started_at: status.startedAt?.toISOString(),
+    pending_approvals: status.pendingApprovals,
+    policy: {
+      engine: status.policyEngine || "rbac",
+      degraded: status.policyDegraded,
+      degraded_reason: status.policyDegraded ? status.policyDegradedReason : null,
+      degraded_since: status.policyDegradedSince?.toISOString() ?? null,
+    },
   };
 }
 

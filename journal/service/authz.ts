@@ -1,17 +1,16 @@
 import type { Principal } from "../../shared/auth/principal.ts";
 import { parseRole } from "../../shared/domain/roles.ts";
-import type { ScopeRef } from "../../shared/domain/scope.ts";
+import { fromProtoScope, GLOBAL } from "../../shared/domain/scope.ts";
 import { PactError } from "../../shared/errors/mod.ts";
-import { EntryType } from "../../shared/proto/gen/pact/config/config.ts";
+import type { ConfigEntry } from "../../shared/proto/gen/pact/config/config.ts";
+import { type Action, actionOfEntry } from "../policy/actions.ts";
+import type { PolicyDecision, PolicyEngine } from "../policy/engine.ts";
+import { APPROVAL_ID_KEY } from "../state/approvals.ts";
 import type { JournalState } from "../state/state.ts";
 
 /**
- * The foundation's authorization: role-based only, decided in the journal.
- * Any pact role may read. Writes: platform admins anywhere; `pact-ops-{vc}`
- * inside its vCluster; `pact-service-agent` node-scoped records. Viewers,
- * regulated operators (until two-person approval exists), the AI service
- * role and unknown roles may not write. Only humans enter or leave
- * emergency mode.
+ * Reads: any pact role may read the journal; a role pact does not know may
+ * not. Writes go through the policy engine (`authorizeAppend`).
  */
 export function authorizeRead(principal: Principal): void {
   if (parseRole(principal.role).kind === "custom") {
@@ -22,50 +21,59 @@ export function authorizeRead(principal: Principal): void {
   }
 }
 
-/** Throws PERMISSION_DENIED unless `principal` may append `type` in `scope`. */
-export function authorizeWrite(
-  principal: Principal,
-  type: EntryType,
-  scope: ScopeRef,
+/** An append the policy engine allowed outright or deferred to a second person. */
+export type AppendDecision = Exclude<PolicyDecision, { kind: "deny" }> & {
+  readonly action: Action;
+};
+
+/**
+ * Decides whether `principal` may append `entry`: throws PERMISSION_DENIED
+ * (the role may not, exit 2) or POLICY_DENIED (a policy rule or OPA
+ * refused, exit 3); otherwise says whether it may be appended now or needs
+ * two-person approval first. Approval books are the journal's own.
+ */
+export async function authorizeAppend(
+  engine: PolicyEngine,
   state: JournalState,
-): void {
-  const role = parseRole(principal.role);
-  const deny = (why: string) => {
+  principal: Principal,
+  entry: ConfigEntry,
+): Promise<AppendDecision> {
+  const action = actionOfEntry(entry.entryType);
+  if (action === undefined) {
     throw new PactError(
       "PERMISSION_DENIED",
-      `Permission denied for ${principal.principal}: ${why}`,
+      "Permission denied: approval entries are written by the journal itself (use pact approve)",
     );
-  };
-  const emergency = type === EntryType.EMERGENCY_START || type === EntryType.EMERGENCY_END;
-  if (emergency && principal.principalType !== "human") {
-    deny("emergency mode needs a human principal");
   }
-  switch (role.kind) {
-    case "platform-admin":
-      return;
-    case "ops": {
-      const vcluster = scope.kind === "vcluster"
-        ? scope.id
-        : scope.kind === "node"
-        ? state.nodes.get(scope.id)?.vclusterId
-        : undefined;
-      if (vcluster !== role.vcluster) {
-        deny(`role ${principal.role} may only write inside vCluster ${role.vcluster}`);
-      }
-      return;
-    }
-    case "service-agent":
-      if (scope.kind !== "node" || emergency) deny("agents may only record node-scoped events");
-      return;
-    case "viewer":
-      return deny(`role ${principal.role} is read-only`);
-    case "regulated":
-      return deny(
-        `role ${principal.role} needs two-person approval, which this journal does not offer yet`,
-      );
-    case "service-ai":
-      return deny("the AI service role is read-only");
-    case "custom":
-      return deny(`unknown role ${JSON.stringify(principal.role)}`);
+  if (entry.metadata[APPROVAL_ID_KEY] !== undefined) {
+    throw new PactError(
+      "INVALID_ARGUMENT",
+      `Metadata key ${APPROVAL_ID_KEY} is reserved for operations the journal runs after approval`,
+    );
   }
+  const payload = entry.payload;
+  const decision = await engine.authorize(state, {
+    principal,
+    action,
+    scope: fromProtoScope(entry.scope) ?? GLOBAL,
+    ...(payload?.$case === "exec"
+      ? { command: [payload.value.command, ...payload.value.args].join(" ") }
+      : {}),
+  });
+  if (decision.kind === "deny") throw denialError(principal, action, decision);
+  return { ...decision, action };
+}
+
+/** The error a denied decision is reported with. */
+export function denialError(
+  principal: Principal,
+  action: Action,
+  decision: Extract<PolicyDecision, { kind: "deny" }>,
+): PactError {
+  return decision.code === "PERMISSION_DENIED"
+    ? new PactError(
+      "PERMISSION_DENIED",
+      `Permission denied for ${principal.principal}: ${decision.reason}`,
+    )
+    : new PactError("POLICY_DENIED", `Policy rejected ${action}: ${decision.reason}`);
 }

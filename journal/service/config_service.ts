@@ -5,24 +5,30 @@ import type {
   ConfigServiceServer,
 } from "../../shared/proto/gen/pact/journal/journal.ts";
 import {
+  ApprovalStatus,
   type ConfigEntry,
   ConfigState,
   type Identity,
-  PrincipalType,
 } from "../../shared/proto/gen/pact/config/config.ts";
 import type { Principal } from "../../shared/auth/principal.ts";
 import { SERVICE_AGENT } from "../../shared/domain/roles.ts";
-import { formatScope, fromProtoScope, GLOBAL } from "../../shared/domain/scope.ts";
+import { formatScope, fromProtoScope } from "../../shared/domain/scope.ts";
 import { PactError } from "../../shared/errors/mod.ts";
 import type { Journal } from "../core/journal.ts";
 import type { ReadQuery } from "../store/port.ts";
-import { authorizeRead, authorizeWrite } from "./authz.ts";
+import type { ApprovalDesk } from "../policy/approval_desk.ts";
+import type { PolicyEngine } from "../policy/engine.ts";
+import { authorizeAppend, authorizeRead } from "./authz.ts";
 import { type HandlerDeps, serverStream, unary } from "./handlers.ts";
+import { identityOf } from "./identity.ts";
 import { nodeStateOf } from "./views.ts";
 
 /** What the ConfigService needs. */
 export interface ConfigServiceDeps extends HandlerDeps {
   readonly journal: Journal;
+  /** Decides every write (RBAC, OPA, two-person approval). */
+  readonly policy: PolicyEngine;
+  readonly approvals: ApprovalDesk;
   readonly nodeId: string;
   readonly version: string;
   readonly startedAtMs: number;
@@ -51,13 +57,31 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
     appendEntry: unary(deps, "AppendEntry", async (request, { principal, token }) => {
       if (!request.entry) throw new PactError("INVALID_ARGUMENT", "AppendEntry needs an entry");
       if (deps.forwardAppend) return await deps.forwardAppend(request, token);
-      const entry = stampAuthor(request.entry, principal);
-      authorizeWrite(
-        principal,
-        entry.entryType,
-        fromProtoScope(entry.scope) ?? GLOBAL,
+      const decision = await authorizeAppend(
+        deps.policy,
         journal.state,
+        principal,
+        request.entry,
       );
+      const entry = { ...stampAuthor(request.entry, principal), policyRef: decision.policyRef };
+      if (decision.kind === "approval") {
+        const pending = await deps.approvals.request({
+          entry,
+          expectedScopeVersion: request.expectedScopeVersion,
+          action: decision.action,
+          vclusterId: decision.vclusterId,
+          timeoutSeconds: decision.timeoutSeconds,
+          policyRef: decision.policyRef,
+        });
+        return {
+          sequence: pending.sequence,
+          timestamp: undefined,
+          duplicate: pending.duplicate,
+          pendingApprovalId: pending.approvalId,
+          approvalExpiresAt: new Date(pending.expiresAtMs),
+          approvalVclusterId: decision.vclusterId,
+        };
+      }
       const result = await journal.append({
         entry,
         expectedScopeVersion: request.expectedScopeVersion,
@@ -158,12 +182,9 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
         nodes: state.nodes.size,
         vclusters: state.vclusters.size,
         snapshotSequence: journal.snapshotSequence,
-        pendingApprovals: 0,
+        pendingApprovals: state.approvals.count((a) => a.status === ApprovalStatus.PENDING),
         activeEmergencies: state.nodes.count((n) => n.configState === ConfigState.EMERGENCY),
-        policyEngine: "rbac",
-        policyDegraded: false,
-        policyDegradedReason: "",
-        policyDegradedSince: undefined,
+        ...policyStatusFields(deps.policy),
       });
     }),
 
@@ -200,21 +221,16 @@ function standaloneStatus(deps: ConfigServiceDeps): ClusterStatus {
  */
 function stampAuthor(entry: ConfigEntry, principal: Principal): ConfigEntry {
   const onBehalf = principal.role === SERVICE_AGENT && entry.author !== undefined;
-  const author: Identity = onBehalf ? entry.author! : {
-    principal: principal.principal,
-    principalType: principalTypeOf(principal),
-    role: principal.role,
-  };
+  const author: Identity = onBehalf ? entry.author! : identityOf(principal);
   return { ...entry, author };
 }
 
-function principalTypeOf(principal: Principal): PrincipalType {
-  switch (principal.principalType) {
-    case "agent":
-      return PrincipalType.AGENT;
-    case "service":
-      return PrincipalType.SERVICE;
-    case "human":
-      return PrincipalType.HUMAN;
-  }
+function policyStatusFields(policy: PolicyEngine) {
+  const status = policy.status();
+  return {
+    policyEngine: status.engine,
+    policyDegraded: status.degraded,
+    policyDegradedReason: status.reason,
+    policyDegradedSince: status.sinceMs === undefined ? undefined : new Date(status.sinceMs),
+  };
 }

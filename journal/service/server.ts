@@ -9,6 +9,8 @@ import {
   type BootConfigServiceDeps,
 } from "./boot_config_service.ts";
 import { configService, type ConfigServiceDeps } from "./config_service.ts";
+import { PolicyServiceService } from "../../shared/proto/gen/pact/policy/policy.ts";
+import { policyService } from "./policy_service.ts";
 
 /** A running gRPC server. */
 export interface GrpcServer {
@@ -32,6 +34,7 @@ export async function startGrpcServer(
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
   });
   server.addService(ConfigServiceService, configService(deps));
+  server.addService(PolicyServiceService, policyService(deps));
   server.addService(BOOT_CONFIG_SERVICE_DEFINITION, bootConfigService(deps));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(formatHostPort(listen), ServerCredentials.createInsecure(), (err, bound) => {

@@ -5,6 +5,7 @@ import {
   EntryType,
 } from "../../shared/proto/gen/pact/config/config.ts";
 import { fromProtoScope } from "../../shared/domain/scope.ts";
+import { applyApproval, isApprovalBookkeeping } from "./approvals.ts";
 import { withBootEntry } from "./boot_entries.ts";
 import { EMERGENCY_WINDOW_SECONDS_DEFAULT } from "./limits.ts";
 import {
@@ -30,7 +31,12 @@ export function applyEntry(state: JournalState, entry: ConfigEntry): JournalStat
     lastTimestampMs: Math.max(state.lastTimestampMs, timestampMs),
     entryCounts: state.entryCounts.update(entry.entryType, 0, (n) => n + 1),
     requestIds: rememberRequestId(state, entry),
+    approvals: applyApproval(state.approvals, entry, timestampMs),
   };
+  // Approval books change no configuration, so they move no scope version:
+  // the deferred operation still applies against the version it was
+  // computed for.
+  if (isApprovalBookkeeping(entry.entryType)) return next;
   const scope = fromProtoScope(entry.scope);
   if (scope?.kind === "node") {
     next = updateNode(next, scope.id, (node) => applyToNode(node, entry, timestampMs, next));

@@ -5,16 +5,18 @@ import {
   BootRecord,
   ConfigEntry,
   Identity,
+  Scope,
   VClusterPolicy,
 } from "../../shared/proto/gen/pact/config/config.ts";
+import type { ApprovalRecord } from "./approvals.ts";
 import { PactError } from "../../shared/errors/mod.ts";
 import type { JournalState, NodeRecord, VClusterRecord } from "./state.ts";
 
 /**
  * Format version of encoded snapshots; bump when the layout changes. 2: nodes
- * carry their boot entries.
+ * carry their boot entries. 3: two-person approvals.
  */
-const FORMAT = 2;
+const FORMAT = 3;
 
 /** A snapshot written in another format: the journal replays the store instead. */
 export class SnapshotFormatError extends PactError {
@@ -60,6 +62,17 @@ export function encodeSnapshot(state: JournalState): Uint8Array {
     })),
     requestIds: [...state.requestIds.entries()],
     entryCounts: [...state.entryCounts.entries()],
+    approvals: [...state.approvals.values()].map((a) => ({
+      ...a,
+      scope: b64(Scope, a.scope),
+      requester: b64(Identity, a.requester),
+      approver: b64(Identity, a.approver),
+      operation: Buffer.from(a.operation).toString("base64"),
+      decidedAtMs: a.decidedAtMs ?? null,
+      executedSequence: a.executedSequence ?? null,
+      executionError: a.executionError ?? null,
+      expectedScopeVersion: a.expectedScopeVersion ?? null,
+    })),
   };
   return new TextEncoder().encode(JSON.stringify(doc));
 }
@@ -95,6 +108,17 @@ export function decodeSnapshot(bytes: Uint8Array): JournalState {
       overlay: unb64(BootOverlay, v.overlay),
     }),
   );
+  const approvals: ApprovalRecord[] = (doc.approvals as Record<string, unknown>[]).map((a) => ({
+    ...(a as unknown as ApprovalRecord),
+    scope: unb64(Scope, a["scope"] as string | undefined),
+    requester: unb64(Identity, a["requester"] as string)!,
+    approver: unb64(Identity, a["approver"] as string | undefined),
+    operation: new Uint8Array(Buffer.from(a["operation"] as string, "base64")),
+    decidedAtMs: (a["decidedAtMs"] as number | null) ?? undefined,
+    executedSequence: (a["executedSequence"] as number | null) ?? undefined,
+    executionError: (a["executionError"] as string | null) ?? undefined,
+    expectedScopeVersion: (a["expectedScopeVersion"] as number | null) ?? undefined,
+  }));
   return {
     nextSequence: doc.nextSequence,
     lastTimestampMs: doc.lastTimestampMs,
@@ -103,5 +127,6 @@ export function decodeSnapshot(bytes: Uint8Array): JournalState {
     vclusters: IMap(vclusters.map((v) => [v.vclusterId, v])),
     requestIds: OrderedMap(doc.requestIds as [string, number][]),
     entryCounts: IMap(doc.entryCounts as [number, number][]),
+    approvals: IMap(approvals.map((a) => [a.approvalId, a])),
   };
 }

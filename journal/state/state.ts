@@ -1,4 +1,5 @@
 import { Map as IMap, OrderedMap } from "immutable";
+import type { ApprovalRecord } from "./approvals.ts";
 import {
   type BootOverlay,
   type BootRecord,
@@ -67,6 +68,8 @@ export interface JournalState {
   readonly requestIds: OrderedMap<string, number>;
   /** Applied entries per entry type. */
   readonly entryCounts: IMap<number, number>;
+  /** Two-person approvals by id, every status (see approvals.ts). */
+  readonly approvals: IMap<string, ApprovalRecord>;
 }
 
 /** How many idempotency keys the journal remembers. */
@@ -82,6 +85,7 @@ export function emptyState(): JournalState {
     globalVersion: undefined,
     requestIds: OrderedMap(),
     entryCounts: IMap(),
+    approvals: IMap(),
   };
 }
 

@@ -11,6 +11,7 @@ import {
   TTL_SECONDS_MAX,
   TTL_SECONDS_MIN,
 } from "./limits.ts";
+import { checkApproval } from "./approvals.ts";
 import { PAYLOAD_RULES } from "./payload_rules.ts";
 import type { JournalState } from "./state.ts";
 import { ValidationError } from "./validation_error.ts";
@@ -29,6 +30,7 @@ export function validateEntry(state: JournalState, entry: ConfigEntry): ScopeRef
   checkSizes(entry);
   checkPayload(entry, type);
   checkEmergency(state, entry, type, scope);
+  checkApproval(state, entry);
   return scope;
 }
 

@@ -16,7 +16,12 @@ export type ValidationRule =
   | "EMERGENCY_REASON_REQUIRED"
   | "EMERGENCY_ALREADY_ACTIVE"
   | "EMERGENCY_NOT_ACTIVE"
-  | "FIELD_TOO_LARGE";
+  | "FIELD_TOO_LARGE"
+  | "APPROVAL_INVALID"
+  | "APPROVAL_NOT_FOUND"
+  | "APPROVAL_ALREADY_DECIDED"
+  | "APPROVER_IS_REQUESTER"
+  | "APPROVAL_NOT_EXECUTABLE";
 
 /** An entry the journal refuses to append; nothing was written. */
 export class ValidationError extends PactError {

@@ -87,7 +87,11 @@ export interface PendingApproval {
   expiresAt: Date | undefined;
   reason: string;
   requestSequence: number;
-  executedSequence?: number | undefined;
+  executedSequence?:
+    | number
+    | undefined;
+  /** The vCluster whose policy asked for the approval. */
+  vclusterId: string;
 }
 
 export interface ListPendingApprovalsRequest {
@@ -733,6 +737,7 @@ function createBasePendingApproval(): PendingApproval {
     reason: "",
     requestSequence: 0,
     executedSequence: undefined,
+    vclusterId: "",
   };
 }
 
@@ -773,6 +778,9 @@ export const PendingApproval: MessageFns<PendingApproval> = {
     }
     if (message.executedSequence !== undefined) {
       writer.uint32(96).uint64(message.executedSequence);
+    }
+    if (message.vclusterId !== "") {
+      writer.uint32(106).string(message.vclusterId);
     }
     return writer;
   },
@@ -886,6 +894,14 @@ export const PendingApproval: MessageFns<PendingApproval> = {
             message.executedSequence = longToNumber(reader.uint64());
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.vclusterId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -919,6 +935,7 @@ export const PendingApproval: MessageFns<PendingApproval> = {
     message.reason = object.reason ?? "";
     message.requestSequence = object.requestSequence ?? 0;
     message.executedSequence = object.executedSequence ?? undefined;
+    message.vclusterId = object.vclusterId ?? "";
     return message;
   },
 };
