@@ -31,6 +31,7 @@ import type { Journal } from "../core/journal.ts";
 import {
   APPROVAL_ID_KEY,
   type ApprovalRecord,
+  approvalStatusName,
   EXECUTION_KEY,
   EXPECTED_VERSION_KEY,
 } from "../state/approvals.ts";
@@ -150,6 +151,13 @@ export class ApprovalDesk {
   ): Promise<DecisionResult> {
     const record = this.#journal.state.approvals.get(approvalId);
     if (!record) throw new PactError("NOT_FOUND", `Approval ${approvalId} not found`);
+    if (record.status !== ApprovalStatus.PENDING) {
+      const by = record.approver ? ` by ${record.approver.principal}` : "";
+      throw new PactError(
+        "VALIDATION",
+        `Approval ${approvalId} is already ${approvalStatusName(record.status)}${by}`,
+      );
+    }
     if (record.status === ApprovalStatus.PENDING && record.expiresAtMs <= this.#clock.now()) {
       await this.#expire(record);
       throw new PactError(
