@@ -451,7 +451,6 @@ class LoadGenerator {
   }
 }
 
-
 type RssBeforePeak = Omit<BootRun["rssMiB"][number], "after">;
 
 /** The samples plus each process's RSS now. */
