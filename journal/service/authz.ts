@@ -13,12 +13,36 @@ import type { JournalState } from "../state/state.ts";
  * not. Writes go through the policy engine (`authorizeAppend`).
  */
 export function authorizeRead(principal: Principal): void {
+  // Custom roles get a second chance through `authorizeCustomRead`.
   if (parseRole(principal.role).kind === "custom") {
     throw new PactError(
       "PERMISSION_DENIED",
       `Permission denied: unknown role ${JSON.stringify(principal.role)}`,
     );
   }
+}
+
+/**
+ * Reads by a role pact does not know: allowed when a vCluster's role
+ * bindings name the role, or when OPA grants it `status` (site roles);
+ * refused otherwise.
+ */
+export async function authorizeCustomRead(
+  engine: PolicyEngine,
+  state: JournalState,
+  principal: Principal,
+): Promise<void> {
+  if (parseRole(principal.role).kind !== "custom") return;
+  const bound = state.vclusters.some((vc) =>
+    vc.policy?.roleBindings.some((b) => b.role === principal.role) ?? false
+  );
+  if (bound) return;
+  const decision = await engine.authorize(state, { principal, action: "status", scope: GLOBAL });
+  // Without OPA's answer the role stays unknown: fail closed, saying why.
+  if (decision.kind === "deny" && decision.degraded) {
+    throw denialError(principal, "status", decision);
+  }
+  if (decision.kind !== "allow") authorizeRead(principal);
 }
 
 /** An append the policy engine allowed outright or deferred to a second person. */

@@ -18,7 +18,7 @@ import type { Journal } from "../core/journal.ts";
 import type { ReadQuery } from "../store/port.ts";
 import type { ApprovalDesk } from "../policy/approval_desk.ts";
 import type { PolicyEngine } from "../policy/engine.ts";
-import { authorizeAppend, authorizeRead } from "./authz.ts";
+import { authorizeAppend, authorizeCustomRead } from "./authz.ts";
 import { type HandlerDeps, serverStream, unary } from "./handlers.ts";
 import { identityOf } from "./identity.ts";
 import { nodeStateOf } from "./views.ts";
@@ -97,7 +97,7 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
     }),
 
     getEntry: unary(deps, "GetEntry", async (request, { principal }) => {
-      authorizeRead(principal);
+      await authorizeCustomRead(deps.policy, journal.state, principal);
       const entry = await journal.getEntry(request.sequence);
       if (!entry) {
         throw new PactError(
@@ -111,7 +111,7 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
     }),
 
     listEntries: serverStream(deps, "ListEntries", async (request, { principal, signal }, send) => {
-      authorizeRead(principal);
+      await authorizeCustomRead(deps.policy, journal.state, principal);
       const limit = Math.min(request.limit || LIST_ENTRIES_MAX, LIST_ENTRIES_MAX);
       const scope = fromProtoScope(request.scope);
       let query: ReadQuery = {
@@ -138,8 +138,8 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
       }
     }),
 
-    getNodeState: unary(deps, "GetNodeState", (request, { principal }) => {
-      authorizeRead(principal);
+    getNodeState: unary(deps, "GetNodeState", async (request, { principal }) => {
+      await authorizeCustomRead(deps.policy, journal.state, principal);
       const node = journal.state.nodes.get(request.nodeId);
       if (!node) {
         throw new PactError(
@@ -147,31 +147,31 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
           `Node ${request.nodeId} not found: the journal has no entries for it`,
         );
       }
-      return Promise.resolve(nodeStateOf(node));
+      return nodeStateOf(node);
     }),
 
-    listNodeStates: unary(deps, "ListNodeStates", (request, { principal }) => {
-      authorizeRead(principal);
+    listNodeStates: unary(deps, "ListNodeStates", async (request, { principal }) => {
+      await authorizeCustomRead(deps.policy, journal.state, principal);
       const nodes = [...journal.state.nodes.values()]
         .filter((n) => request.vclusterId === "" || n.vclusterId === request.vclusterId)
         .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
         .map(nodeStateOf);
-      return Promise.resolve({ nodes });
+      return { nodes };
     }),
 
-    getOverlay: unary(deps, "GetOverlay", (request, { principal }) => {
-      authorizeRead(principal);
+    getOverlay: unary(deps, "GetOverlay", async (request, { principal }) => {
+      await authorizeCustomRead(deps.policy, journal.state, principal);
       const overlay = journal.state.vclusters.get(request.vclusterId)?.overlay;
       if (!overlay) {
         throw new PactError("NOT_FOUND", `No overlay for vCluster ${request.vclusterId}`);
       }
-      return Promise.resolve(overlay);
+      return overlay;
     }),
 
-    getJournalStatus: unary(deps, "GetJournalStatus", (_request, { principal }) => {
-      authorizeRead(principal);
+    getJournalStatus: unary(deps, "GetJournalStatus", async (_request, { principal }) => {
+      await authorizeCustomRead(deps.policy, journal.state, principal);
       const state = journal.state;
-      return Promise.resolve({
+      return ({
         nextSequence: state.nextSequence,
         entries: state.nextSequence,
         store: journal.storeKind,
@@ -189,7 +189,7 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
     }),
 
     getClusterStatus: unary(deps, "GetClusterStatus", async (_request, { principal }) => {
-      authorizeRead(principal);
+      await authorizeCustomRead(deps.policy, journal.state, principal);
       if (deps.clusterStatus) return await deps.clusterStatus();
       return standaloneStatus(deps);
     }),

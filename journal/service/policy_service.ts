@@ -17,7 +17,7 @@ import { effectivePolicy } from "../policy/effective_policy.ts";
 import type { PolicyEngine } from "../policy/engine.ts";
 import type { ApprovalRecord } from "../state/approvals.ts";
 import type { JournalState } from "../state/state.ts";
-import { authorizeRead, denialError } from "./authz.ts";
+import { authorizeCustomRead, denialError } from "./authz.ts";
 import { type HandlerDeps, type RequestContext, unary } from "./handlers.ts";
 import { identityOf } from "./identity.ts";
 
@@ -88,17 +88,15 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceServer {
       };
     }),
 
-    getEffectivePolicy: unary(deps, "GetEffectivePolicy", (request, { principal }) => {
-      authorizeRead(principal);
-      return Promise.resolve(
-        effectivePolicy(journal.state, checkId("vcluster", request.vclusterId)),
-      );
+    getEffectivePolicy: unary(deps, "GetEffectivePolicy", async (request, { principal }) => {
+      await authorizeCustomRead(deps.policy, journal.state, principal);
+      return effectivePolicy(journal.state, checkId("vcluster", request.vclusterId));
     }),
 
-    listPolicies: unary(deps, "ListPolicies", (_request, { principal }) => {
-      authorizeRead(principal);
+    listPolicies: unary(deps, "ListPolicies", async (_request, { principal }) => {
+      await authorizeCustomRead(deps.policy, journal.state, principal);
       const state = journal.state;
-      return Promise.resolve({
+      return ({
         policies: knownVClusters(state).map((id) => effectivePolicy(state, id)),
       });
     }),
@@ -126,19 +124,19 @@ export function policyService(deps: PolicyServiceDeps): PolicyServiceServer {
       };
     }),
 
-    listPendingApprovals: unary(deps, "ListPendingApprovals", (request, { principal }) => {
-      authorizeRead(principal);
+    listPendingApprovals: unary(deps, "ListPendingApprovals", async (request, { principal }) => {
+      await authorizeCustomRead(deps.policy, journal.state, principal);
       const list = [...journal.state.approvals.values()]
         .filter((a) => request.vclusterId === "" || a.vclusterId === request.vclusterId)
         .filter((a) => request.all || a.status === ApprovalStatus.PENDING)
         .sort((a, b) => a.requestSequence - b.requestSequence)
         .map(approvalView);
-      return Promise.resolve({ approvals: list });
+      return { approvals: list };
     }),
 
-    getApproval: unary(deps, "GetApproval", (request, { principal }) => {
-      authorizeRead(principal);
-      return Promise.resolve(approvalView(findApproval(journal.state, request.approvalId)));
+    getApproval: unary(deps, "GetApproval", async (request, { principal }) => {
+      await authorizeCustomRead(deps.policy, journal.state, principal);
+      return approvalView(findApproval(journal.state, request.approvalId));
     }),
 
     decideApproval: unary(deps, "DecideApproval", async (request, context) => {

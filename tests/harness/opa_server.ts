@@ -62,6 +62,7 @@ export function evaluateAuthz(input: Input, data: OpaData): { allow: boolean; re
       (READ.has(action) || (action === "record" && input.scope.kind === "node"))) ||
     (role === "pact-service-ai" &&
       (READ.has(action) || (action === "exec" && input.policy.ai_exec_allowed))) ||
+    (data.roles?.[role] !== undefined && READ.has(action)) ||
     (data.roles?.[role] ?? []).some((b) =>
       b.vcluster === vc && b.actions.includes(action) && !EMERGENCY.has(action)
     );

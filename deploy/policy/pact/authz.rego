@@ -90,7 +90,13 @@ granted if {
 	input.policy.ai_exec_allowed
 }
 
-# Site roles (roles.json): decisions only OPA can make. Never emergency.
+# Site roles (roles.json) may read; what else they may do is decided only
+# here. Never emergency.
+granted if {
+	data.pact.roles[role]
+	input.action in read_actions
+}
+
 granted if {
 	some binding in data.pact.roles[role]
 	binding.vcluster == vc
