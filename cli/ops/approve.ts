@@ -2,7 +2,7 @@
  * Two-person approvals from the CLI: list, approve, deny, and wait for the
  * decision on one's own request.
  */
-import { ApprovalStatus } from "../../shared/proto/gen/pact/config/config.ts";
+import { approvalStatusName } from "../../shared/domain/approval_status.ts";
 import type { PendingApproval } from "../../shared/proto/gen/pact/policy/policy.ts";
 import { formatScope, fromProtoScope } from "../../shared/domain/scope.ts";
 import { PactError } from "../../shared/errors/mod.ts";
@@ -137,28 +137,13 @@ function approvalView(a: PendingApproval): ApprovalView {
     description: a.description,
     requester: a.requester?.principal ?? "",
     approver: a.approver?.principal || null,
-    status: statusName(a.status),
+    status: approvalStatusName(a.status),
     created_at: a.createdAt?.toISOString(),
     expires_at: a.expiresAt?.toISOString(),
     reason: a.reason,
     request_sequence: a.requestSequence,
     executed_sequence: a.executedSequence ?? null,
   };
-}
-
-function statusName(status: ApprovalStatus): string {
-  switch (status) {
-    case ApprovalStatus.PENDING:
-      return "pending";
-    case ApprovalStatus.APPROVED:
-      return "approved";
-    case ApprovalStatus.REJECTED:
-      return "rejected";
-    case ApprovalStatus.EXPIRED:
-      return "expired";
-    default:
-      return "unknown";
-  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

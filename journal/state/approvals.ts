@@ -22,6 +22,7 @@ import {
 } from "../../shared/proto/gen/pact/config/config.ts";
 import type { JournalState } from "./state.ts";
 import { ValidationError } from "./validation_error.ts";
+import { approvalStatusName } from "../../shared/domain/approval_status.ts";
 
 /** Metadata key naming the approval an executed operation belongs to. */
 export const APPROVAL_ID_KEY = "approval_id";
@@ -61,21 +62,7 @@ export function isApprovalBookkeeping(type: EntryType): boolean {
   return type === EntryType.PENDING_APPROVAL || type === EntryType.APPROVAL_DECISION;
 }
 
-/** Lower-case name of a status, as the CLI and messages show it. */
-export function approvalStatusName(status: ApprovalStatus): string {
-  switch (status) {
-    case ApprovalStatus.PENDING:
-      return "pending";
-    case ApprovalStatus.APPROVED:
-      return "approved";
-    case ApprovalStatus.REJECTED:
-      return "rejected";
-    case ApprovalStatus.EXPIRED:
-      return "expired";
-    default:
-      return "unknown";
-  }
-}
+export { approvalStatusName };
 
 /** The approvals after `entry` (already validated and sequenced). Pure. */
 export function applyApproval(

@@ -2,3 +2,4 @@
 export * from "./scope.ts";
 export * from "./entry_type.ts";
 export * from "./roles.ts";
+export * from "./approval_status.ts";
