@@ -65,6 +65,7 @@ interface Unit {
   crashLoop: boolean;
   cancelRestart: (() => void) | undefined;
   cancelHealth: (() => void) | undefined;
+  cancelKill: (() => void) | undefined;
 }
 
 /** Supervises one declared set of services. */
@@ -105,6 +106,7 @@ export class PactSupervisor implements ServiceManager {
         crashLoop: false,
         cancelRestart: undefined,
         cancelHealth: undefined,
+        cancelKill: undefined,
       });
     }
   }
@@ -157,10 +159,8 @@ export class PactSupervisor implements ServiceManager {
       return;
     }
     unit.state = "stopping";
-    proc.kill("SIGTERM");
-    const cancelKill = this.#options.timers.after(this.#graceMs, () => proc.kill("SIGKILL"));
+    this.#terminate(unit, proc);
     await unit.exitHandled;
-    cancelKill();
     this.#emit(unit, {
       action: "stop",
       ...exitCodeOf(unit.lastExit),
@@ -257,6 +257,8 @@ export class PactSupervisor implements ServiceManager {
 
   #onExit(unit: Unit, exit: ExitStatus, reason: string | undefined): void {
     unit.lastExit = exit;
+    unit.cancelKill?.();
+    unit.cancelKill = undefined;
     unit.cancelHealth?.();
     unit.cancelHealth = undefined;
     if (!unit.wanted) {
@@ -326,13 +328,18 @@ export class PactSupervisor implements ServiceManager {
         unit.healthy = false;
         if (unit.healthFailures >= this.#healthFailuresMax) {
           unit.killedUnhealthy = true;
-          proc.kill("SIGTERM");
-          this.#options.timers.after(this.#graceMs, () => proc.kill("SIGKILL"));
+          this.#terminate(unit, proc);
           return;
         }
       }
       this.#scheduleProbe(unit, proc);
     });
+  }
+
+  /** SIGTERM now, SIGKILL once the grace period is over (cancelled when it exits). */
+  #terminate(unit: Unit, proc: SpawnedProcess): void {
+    proc.kill("SIGTERM");
+    unit.cancelKill ??= this.#options.timers.after(this.#graceMs, () => proc.kill("SIGKILL"));
   }
 
   async #release(scope: CgroupScope): Promise<void> {
