@@ -230,6 +230,20 @@ export class JournalMetrics {
         this.set(Deno.memoryUsage().rss);
       },
     });
+    new Gauge({
+      name: "pact_process_memory_bytes",
+      help: "Memory of the journal process by kind: V8 heap used and total, external " +
+        "(buffers held outside the heap), resident",
+      labelNames: ["kind"] as const,
+      registers: [this.registry],
+      collect() {
+        const usage = Deno.memoryUsage();
+        this.set({ kind: "heap_used" }, usage.heapUsed);
+        this.set({ kind: "heap_total" }, usage.heapTotal);
+        this.set({ kind: "external" }, usage.external);
+        this.set({ kind: "rss" }, usage.rss);
+      },
+    });
   }
 
   /** Journal callbacks that feed these metrics. */
