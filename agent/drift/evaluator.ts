@@ -1,0 +1,431 @@
+/**
+ * The drift evaluator: a pure state machine `step(state, event, nowMs) ->
+ * {state, actions, error}` over observed changes, commit windows, rollback
+ * and emergency mode (reference §2.4–2.6). It reads no clock and does no
+ * I/O: the driver feeds it events and carries out its actions (journal
+ * writes, reverting keys, alerts), then feeds back the outcome.
+ *
+ *   Idle --drift (enforce)--> Open(openedAt, deadline) --tick >= deadline--> Expired
+ *    ^  <----commit / rollback ok----'  ^  '--more drift: deadline recomputed, openedAt kept
+ *    '--------- rollback ok ------------+-- Expired --rollback refused (consumers)--> Expired(blocked)
+ *   Emergency: no commit window, no auto-rollback; stale past its window -> alert + hold.
+ */
+import type { ErrorCode } from "../../shared/errors/mod.ts";
+import { hasPathKey, type ObserverEvent } from "../observe/observer_event.ts";
+import type { EnforcementMode } from "../config.ts";
+import { Blacklist } from "./blacklist.ts";
+import { type WindowParameters, windowSeconds } from "./commit_window.ts";
+import {
+  addTo,
+  DEFAULT_WEIGHTS,
+  type Dimension,
+  dimensionOf,
+  type DriftWeights,
+  magnitude,
+  ZERO_VECTOR,
+} from "./drift_vector.ts";
+import type {
+  DriftItem,
+  EvaluatorAction,
+  EvaluatorEvent,
+  EvaluatorSettings,
+  EvaluatorState,
+  RollbackTrigger,
+  Step,
+  WindowState,
+} from "./evaluator_types.ts";
+
+export type * from "./evaluator_types.ts";
+
+/** Settings from agent.toml-like values; weights and categories default to the reference. */
+export function evaluatorSettings(values: {
+  mode: EnforcementMode;
+  window: WindowParameters;
+  emergencyWindowSeconds: number;
+  blacklist: readonly string[];
+  weights?: DriftWeights;
+  autoConverge?: Iterable<Dimension>;
+  requireAck?: Iterable<Dimension>;
+  emergencyAllowed?: boolean;
+  maxDriftItems?: number;
+}): EvaluatorSettings {
+  return {
+    mode: values.mode,
+    window: values.window,
+    emergencyWindowSeconds: values.emergencyWindowSeconds,
+    blacklist: new Blacklist(values.blacklist),
+    weights: values.weights ?? DEFAULT_WEIGHTS,
+    autoConverge: new Set(values.autoConverge ?? []),
+    requireAck: new Set(values.requireAck ?? []),
+    emergencyAllowed: values.emergencyAllowed ?? true,
+    maxDriftItems: values.maxDriftItems ?? 10_000,
+  };
+}
+
+/** A node with no drift, no window and no emergency. */
+export function initialState(settings: EvaluatorSettings): EvaluatorState {
+  return {
+    settings,
+    drift: new Map(),
+    vector: ZERO_VECTOR,
+    window: { kind: "idle" },
+    emergency: undefined,
+    rollbackInFlight: false,
+  };
+}
+
+/** The current drift magnitude under the state's weights. */
+export function currentMagnitude(state: EvaluatorState): number {
+  return magnitude(state.vector, state.settings.weights);
+}
+
+/** Advances the state machine by one event at `nowMs`. */
+export function step(state: EvaluatorState, event: EvaluatorEvent, nowMs: number): Step {
+  switch (event.type) {
+    case "observed":
+      return observed(state, event.event, nowMs);
+    case "tick":
+      return tick(state, nowMs);
+    case "commit":
+      return commit(state, event.author, event.message);
+    case "rollback":
+      return requestRollback(state, "admin");
+    case "rollback_finished":
+      return rollbackFinished(state, event.trigger, event.items, event.consumers, nowMs);
+    case "extend":
+      return extend(state, event.minutes, nowMs);
+    case "emergency_start":
+      return emergencyStart(state, event.admin, event.reason, nowMs);
+    case "emergency_end":
+      return emergencyEnd(state, event.admin, event.force, event.resolution);
+    case "settings":
+      return applySettings(state, event.settings, nowMs);
+  }
+}
+
+function observed(state: EvaluatorState, event: ObserverEvent, nowMs: number): Step {
+  const { settings } = state;
+  if (hasPathKey(event.category) && settings.blacklist.excludes(event.key)) {
+    return { state, actions: [] };
+  }
+  const dimension = dimensionOf(event.category);
+  const id = `${dimension}:${event.key}`;
+  const known = state.drift.get(id);
+  if (known !== undefined) {
+    // The same key changing again is still one drifted key: remember the latest detail only.
+    const drift = new Map(state.drift);
+    drift.set(id, { ...known, detail: event.detail, lastSeenMs: event.atMs, source: event.source });
+    return { state: { ...state, drift }, actions: [] };
+  }
+  const item: DriftItem = {
+    dimension,
+    key: event.key,
+    detail: event.detail,
+    source: event.source,
+    firstSeenMs: event.atMs,
+    lastSeenMs: event.atMs,
+    actor: event.actor,
+  };
+  const converge = settings.mode === "enforce" && state.emergency === undefined &&
+    settings.autoConverge.has(dimension);
+  if (converge) {
+    const actions: EvaluatorAction[] = [
+      {
+        type: "journal_drift",
+        item,
+        vector: state.vector,
+        magnitude: currentMagnitude(state),
+      },
+      { type: "converge", item },
+    ];
+    return { state, actions };
+  }
+  const drift = new Map(state.drift);
+  if (drift.size < settings.maxDriftItems) drift.set(id, item);
+  const next: EvaluatorState = { ...state, drift, vector: addTo(state.vector, dimension) };
+  const size = currentMagnitude(next);
+  const actions: EvaluatorAction[] = [{
+    type: "journal_drift",
+    item,
+    vector: next.vector,
+    magnitude: size,
+  }];
+  if (settings.mode === "warn") actions.push({ type: "warn", item, magnitude: size });
+  if (settings.mode !== "enforce" || next.emergency !== undefined) return { state: next, actions };
+  return openOrRecompute(next, nowMs, actions);
+}
+
+/** Opens a window, or recomputes an open one's deadline keeping its opened_at (A1). */
+function openOrRecompute(
+  state: EvaluatorState,
+  nowMs: number,
+  actions: EvaluatorAction[],
+): Step {
+  const size = currentMagnitude(state);
+  const seconds = windowSeconds(size, state.settings.window);
+  const { window } = state;
+  if (seconds === undefined || window.kind === "expired") return { state, actions };
+  if (window.kind === "idle") {
+    const deadlineMs = nowMs + Math.round(seconds * 1000);
+    actions.push({ type: "window_opened", deadlineMs, windowSeconds: seconds, magnitude: size });
+    return {
+      state: { ...state, window: { kind: "open", openedAtMs: nowMs, deadlineMs, extendedMs: 0 } },
+      actions,
+    };
+  }
+  // More drift shortens the window, but never below the minimum from now on.
+  const formulaDeadline = window.openedAtMs + Math.round(seconds * 1000) + window.extendedMs;
+  const floor = nowMs + state.settings.window.minWindowSeconds * 1000;
+  const deadlineMs = Math.max(formulaDeadline, Math.min(floor, window.deadlineMs));
+  actions.push({ type: "window_recomputed", deadlineMs, windowSeconds: seconds, magnitude: size });
+  return { state: { ...state, window: { ...window, deadlineMs } }, actions };
+}
+
+function tick(state: EvaluatorState, nowMs: number): Step {
+  const actions: EvaluatorAction[] = [];
+  let next = state;
+  const emergency = state.emergency;
+  if (emergency !== undefined && !emergency.stale && nowMs >= emergency.expiresAtMs) {
+    const detail = `Emergency by ${emergency.admin} (${
+      JSON.stringify(emergency.reason)
+    }) passed its window without an end; a force-end is required`;
+    actions.push({ type: "alert", kind: "stale_emergency", detail });
+    actions.push({ type: "scheduling_hold", reason: "stale emergency" });
+    next = { ...next, emergency: { ...emergency, stale: true } };
+  }
+  const window = next.window;
+  if (
+    window.kind !== "open" || nowMs < window.deadlineMs || next.emergency !== undefined ||
+    next.settings.mode !== "enforce"
+  ) {
+    return { state: next, actions };
+  }
+  const items = [...next.drift.values()];
+  const needAck = items.filter((item) => next.settings.requireAck.has(item.dimension));
+  const revert = items.filter((item) => !next.settings.requireAck.has(item.dimension));
+  next = {
+    ...next,
+    window: { kind: "expired", openedAtMs: window.openedAtMs, expiredAtMs: nowMs, blockedBy: [] },
+  };
+  if (needAck.length > 0) {
+    actions.push({
+      type: "alert",
+      kind: "ack_required",
+      detail: `Commit window expired with drift that needs acknowledgement: ${
+        needAck.map((item) => `${item.dimension} ${item.key}`).join(", ")
+      }`,
+    });
+  }
+  if (revert.length > 0 && !next.rollbackInFlight) {
+    actions.push({ type: "rollback", trigger: "expiry", items: revert });
+    next = { ...next, rollbackInFlight: true };
+  }
+  return { state: next, actions };
+}
+
+function commit(state: EvaluatorState, author: string, message: string): Step {
+  if (state.drift.size === 0 && currentMagnitude(state) === 0) {
+    return refuse(state, "VALIDATION", "Cannot commit: there is no drift on this node");
+  }
+  const items = [...state.drift.values()];
+  return {
+    state: { ...state, drift: new Map(), vector: ZERO_VECTOR, window: { kind: "idle" } },
+    actions: [{ type: "journal_commit", items, author, message }],
+  };
+}
+
+function requestRollback(state: EvaluatorState, trigger: RollbackTrigger): Step {
+  if (state.drift.size === 0) {
+    return refuse(state, "VALIDATION", "Cannot roll back: there is no drift on this node");
+  }
+  if (state.rollbackInFlight) {
+    return refuse(state, "CONFLICT", "Cannot roll back: a rollback is already running");
+  }
+  return {
+    state: { ...state, rollbackInFlight: true },
+    actions: [{ type: "rollback", trigger, items: [...state.drift.values()] }],
+  };
+}
+
+function rollbackFinished(
+  state: EvaluatorState,
+  trigger: RollbackTrigger,
+  items: readonly DriftItem[],
+  consumers: readonly string[],
+  nowMs: number,
+): Step {
+  const journal: EvaluatorAction = {
+    type: "journal_rollback",
+    trigger,
+    items,
+    ok: consumers.length === 0,
+    consumers,
+  };
+  if (consumers.length > 0) {
+    const window = state.window;
+    const blocked: WindowState = {
+      kind: "expired",
+      openedAtMs: window.kind === "idle" ? nowMs : window.openedAtMs,
+      expiredAtMs: window.kind === "expired" ? window.expiredAtMs : nowMs,
+      blockedBy: consumers,
+    };
+    const message = `Rollback refused: ${consumers.length} active consumer${
+      consumers.length === 1 ? "" : "s"
+    } (${consumers.join(", ")}); kill them, commit, or enter emergency mode`;
+    return {
+      state: {
+        ...state,
+        rollbackInFlight: false,
+        window: state.emergency === undefined ? blocked : state.window,
+      },
+      actions: [journal, { type: "alert", kind: "rollback_blocked", detail: message }],
+      error: { code: "ROLLBACK_ACTIVE_CONSUMERS", message },
+    };
+  }
+  const drift = new Map(state.drift);
+  let vector = state.vector;
+  for (const item of items) {
+    if (drift.delete(`${item.dimension}:${item.key}`)) {
+      vector = addTo(vector, item.dimension, -Math.min(1, vector[item.dimension]));
+    }
+  }
+  if (drift.size === 0) vector = ZERO_VECTOR;
+  const window: WindowState = drift.size === 0 ? { kind: "idle" } : state.window;
+  return {
+    state: { ...state, drift, vector, window, rollbackInFlight: false },
+    actions: [journal],
+  };
+}
+
+function extend(state: EvaluatorState, minutes: number, nowMs: number): Step {
+  if (!Number.isInteger(minutes) || minutes <= 0) {
+    return refuse(
+      state,
+      "INVALID_ARGUMENT",
+      `Cannot extend the commit window: minutes must be a whole number greater than 0, got ${minutes}`,
+    );
+  }
+  if (state.emergency !== undefined) {
+    return refuse(
+      state,
+      "VALIDATION",
+      "Cannot extend the commit window: emergency mode is active (end it with pact emergency end)",
+    );
+  }
+  const window = state.window;
+  const addMs = minutes * 60_000;
+  if (window.kind === "idle") {
+    return refuse(state, "VALIDATION", "Cannot extend the commit window: no window is open");
+  }
+  const deadlineMs = window.kind === "open" ? window.deadlineMs + addMs : nowMs + addMs;
+  const extendedMs = window.kind === "open" ? window.extendedMs + addMs : addMs;
+  return {
+    state: {
+      ...state,
+      window: { kind: "open", openedAtMs: window.openedAtMs, deadlineMs, extendedMs },
+    },
+    actions: [{
+      type: "window_extended",
+      deadlineMs,
+      secondsLeft: Math.round((deadlineMs - nowMs) / 1000),
+    }],
+  };
+}
+
+function emergencyStart(
+  state: EvaluatorState,
+  admin: string,
+  reason: string,
+  nowMs: number,
+): Step {
+  if (!state.settings.emergencyAllowed) {
+    return refuse(
+      state,
+      "POLICY_DENIED",
+      "Cannot enter emergency mode: the vCluster policy sets emergency_allowed = false",
+    );
+  }
+  if (reason.trim() === "") {
+    return refuse(state, "INVALID_ARGUMENT", "Cannot enter emergency mode: a reason is required");
+  }
+  if (state.emergency !== undefined) {
+    return refuse(
+      state,
+      "ALREADY_EXISTS",
+      `Cannot enter emergency mode: emergency mode already active (started by ${state.emergency.admin})`,
+    );
+  }
+  const ttlSeconds = state.settings.emergencyWindowSeconds;
+  return {
+    state: {
+      ...state,
+      // The emergency window replaces the commit window; drift stays recorded.
+      window: { kind: "idle" },
+      emergency: {
+        startedAtMs: nowMs,
+        expiresAtMs: nowMs + ttlSeconds * 1000,
+        reason,
+        admin,
+        stale: false,
+      },
+    },
+    actions: [{ type: "journal_emergency_start", admin, reason, ttlSeconds }],
+  };
+}
+
+function emergencyEnd(
+  state: EvaluatorState,
+  admin: string,
+  force: boolean,
+  resolution: "commit" | "rollback",
+): Step {
+  const session = state.emergency;
+  if (session === undefined) {
+    return refuse(state, "VALIDATION", "Cannot end emergency mode: it is not active");
+  }
+  if (admin !== session.admin && !force) {
+    return refuse(
+      state,
+      "PERMISSION_DENIED",
+      `Cannot end emergency mode: only ${session.admin} may end it without --force`,
+    );
+  }
+  const ended: EvaluatorState = { ...state, emergency: undefined };
+  const end: EvaluatorAction = {
+    type: "journal_emergency_end",
+    admin,
+    startedBy: session.admin,
+    forced: admin !== session.admin,
+  };
+  if (state.drift.size === 0) return { state: ended, actions: [end] };
+  const resolved = resolution === "commit"
+    ? commit(ended, admin, `emergency end: ${session.reason}`)
+    : requestRollback(ended, "emergency_end");
+  return { state: resolved.state, actions: [end, ...resolved.actions] };
+}
+
+function applySettings(state: EvaluatorState, settings: EvaluatorSettings, nowMs: number): Step {
+  const next: EvaluatorState = { ...state, settings };
+  if (settings.mode !== "enforce") {
+    return { state: { ...next, window: { kind: "idle" } }, actions: [] };
+  }
+  if (next.window.kind === "idle" && next.emergency === undefined && next.drift.size > 0) {
+    return openOrRecompute(next, nowMs, []);
+  }
+  return { state: next, actions: [] };
+}
+
+function refuse(state: EvaluatorState, code: ErrorCode, message: string): Step {
+  return { state, actions: [], error: { code, message } };
+}
+
+/**
+ * Commands the shell and exec may run. Emergency mode never adds any (A10):
+ * the whitelist is the policy's, whatever the emergency state.
+ */
+export function effectiveWhitelist(
+  policyWhitelist: readonly string[],
+  _state: EvaluatorState,
+): readonly string[] {
+  return policyWhitelist;
+}

@@ -1,0 +1,171 @@
+/**
+ * Types of the drift evaluator's state machine: its settings, state,
+ * events (inputs) and actions (effects for the driver).
+ */
+import type { ErrorCode } from "../../shared/errors/mod.ts";
+import type { ObserverEvent, Source } from "../observe/observer_event.ts";
+import type { EnforcementMode } from "../config.ts";
+import type { Blacklist } from "./blacklist.ts";
+import type { WindowParameters } from "./commit_window.ts";
+import type { Dimension, DriftVector, DriftWeights } from "./drift_vector.ts";
+
+/** Policy the evaluator applies: agent.toml, overridden by the vCluster policy. */
+export interface EvaluatorSettings {
+  readonly mode: EnforcementMode;
+  readonly weights: DriftWeights;
+  readonly window: WindowParameters;
+  readonly emergencyWindowSeconds: number;
+  readonly blacklist: Blacklist;
+  /** Dimensions reverted at once without a window (AutoConverge entries). */
+  readonly autoConverge: ReadonlySet<Dimension>;
+  /** Dimensions never rolled back automatically: expiry raises an alert instead. */
+  readonly requireAck: ReadonlySet<Dimension>;
+  readonly emergencyAllowed: boolean;
+  /** Bound on remembered drifted keys; further keys still count and are journaled. */
+  readonly maxDriftItems: number;
+}
+
+/** One drifted key. */
+export interface DriftItem {
+  readonly dimension: Dimension;
+  readonly key: string;
+  readonly detail: string;
+  readonly source: Source;
+  readonly firstSeenMs: number;
+  readonly lastSeenMs: number;
+  readonly actor: string | undefined;
+}
+
+/** The node's commit window. */
+export type WindowState =
+  | { readonly kind: "idle" }
+  | {
+    readonly kind: "open";
+    readonly openedAtMs: number;
+    readonly deadlineMs: number;
+    /** Added by `pact extend`; kept when new drift recomputes the deadline. */
+    readonly extendedMs: number;
+  }
+  | {
+    readonly kind: "expired";
+    readonly openedAtMs: number;
+    readonly expiredAtMs: number;
+    /** Consumers that blocked the last rollback attempt (empty: none blocked it). */
+    readonly blockedBy: readonly string[];
+  };
+
+/** An active emergency (at most one per node, A2). */
+export interface EmergencySession {
+  readonly startedAtMs: number;
+  readonly expiresAtMs: number;
+  readonly reason: string;
+  readonly admin: string;
+  /** Past its window without an end: alerted once, waits for a force-end. */
+  readonly stale: boolean;
+}
+
+/** Everything the evaluator remembers. */
+export interface EvaluatorState {
+  readonly settings: EvaluatorSettings;
+  readonly drift: ReadonlyMap<string, DriftItem>;
+  readonly vector: DriftVector;
+  readonly window: WindowState;
+  readonly emergency: EmergencySession | undefined;
+  readonly rollbackInFlight: boolean;
+}
+
+/** Why a rollback runs. */
+export type RollbackTrigger = "expiry" | "admin" | "emergency_end";
+
+/** Inputs of the state machine. */
+export type EvaluatorEvent =
+  | { readonly type: "observed"; readonly event: ObserverEvent }
+  | { readonly type: "tick" }
+  | { readonly type: "commit"; readonly author: string; readonly message: string }
+  | { readonly type: "rollback"; readonly author: string }
+  | {
+    readonly type: "rollback_finished";
+    readonly trigger: RollbackTrigger;
+    readonly items: readonly DriftItem[];
+    /** Processes or handles that refused the rollback; empty when it succeeded. */
+    readonly consumers: readonly string[];
+  }
+  | { readonly type: "extend"; readonly minutes: number }
+  | { readonly type: "emergency_start"; readonly admin: string; readonly reason: string }
+  | {
+    readonly type: "emergency_end";
+    readonly admin: string;
+    readonly force: boolean;
+    readonly resolution: "commit" | "rollback";
+  }
+  | { readonly type: "settings"; readonly settings: EvaluatorSettings };
+
+/** Length and deadline of a commit window, and the magnitude that set them. */
+export interface WindowTiming {
+  readonly deadlineMs: number;
+  readonly windowSeconds: number;
+  readonly magnitude: number;
+}
+
+/** Effects for the driver. */
+export type EvaluatorAction =
+  | {
+    readonly type: "journal_drift";
+    readonly item: DriftItem;
+    readonly vector: DriftVector;
+    readonly magnitude: number;
+  }
+  | { readonly type: "warn"; readonly item: DriftItem; readonly magnitude: number }
+  | { readonly type: "converge"; readonly item: DriftItem }
+  | ({ readonly type: "window_opened" } & WindowTiming)
+  | ({ readonly type: "window_recomputed" } & WindowTiming)
+  | { readonly type: "window_extended"; readonly deadlineMs: number; readonly secondsLeft: number }
+  | {
+    readonly type: "rollback";
+    readonly trigger: RollbackTrigger;
+    readonly items: readonly DriftItem[];
+  }
+  | {
+    readonly type: "journal_rollback";
+    readonly trigger: RollbackTrigger;
+    readonly items: readonly DriftItem[];
+    readonly ok: boolean;
+    readonly consumers: readonly string[];
+  }
+  | {
+    readonly type: "journal_commit";
+    readonly items: readonly DriftItem[];
+    readonly author: string;
+    readonly message: string;
+  }
+  | {
+    readonly type: "alert";
+    readonly kind: "rollback_blocked" | "ack_required" | "stale_emergency";
+    readonly detail: string;
+  }
+  | { readonly type: "scheduling_hold"; readonly reason: string }
+  | {
+    readonly type: "journal_emergency_start";
+    readonly admin: string;
+    readonly reason: string;
+    readonly ttlSeconds: number;
+  }
+  | {
+    readonly type: "journal_emergency_end";
+    readonly admin: string;
+    readonly startedBy: string;
+    readonly forced: boolean;
+  };
+
+/** A refused command: the code maps to a CLI exit code at the boundary. */
+export interface StepError {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/** What one step gives back. */
+export interface Step {
+  readonly state: EvaluatorState;
+  readonly actions: readonly EvaluatorAction[];
+  readonly error?: StepError;
+}
