@@ -56,6 +56,8 @@ export enum EntryType {
   BLACKLIST_CHANGE = 27,
   DIAG_COLLECT = 28,
   CA_ROTATED = 29,
+  /** ENROLLMENT_REFUSED - An enrollment or renewal the journal refused (audit; reason in `message`). */
+  ENROLLMENT_REFUSED = 30,
   UNRECOGNIZED = -1,
 }
 
@@ -175,6 +177,7 @@ export interface ConfigEntry {
     | { $case: "conflict"; value: ConflictRecord }
     | { $case: "blacklist"; value: BlacklistChange }
     | { $case: "diag"; value: DiagRecord }
+    | { $case: "ca"; value: CaRecord }
     | undefined;
 }
 
@@ -493,6 +496,23 @@ export interface CertificateRecord {
   reason: string;
   /** For CA_ROTATED: SHA-256 fingerprint of the new CA certificate. */
   caFingerprint: string;
+}
+
+/**
+ * The journal's enrollment CA (CA_ROTATED entries). An ephemeral CA's key
+ * travels in the log so that every replica signs with the same CA; every
+ * read path (ListEntries, GetEntry, subscriptions) strips `key_pkcs8`.
+ */
+export interface CaRecord {
+  certPem: string;
+  /** PKCS#8 DER of the CA private key; empty for a site CA (files on each journal). */
+  keyPkcs8: Uint8Array;
+  fingerprintSha256: string;
+  /** The CA this one replaces ("" for the first): a compare-and-swap across replicas. */
+  previousFingerprintSha256: string;
+  /** `ephemeral` or `site`. */
+  source: string;
+  notAfter: Date | undefined;
 }
 
 export interface BootPhase {
@@ -857,6 +877,9 @@ export const ConfigEntry: MessageFns<ConfigEntry> = {
       case "diag":
         DiagRecord.encode(message.payload.value, writer.uint32(290).fork()).join();
         break;
+      case "ca":
+        CaRecord.encode(message.payload.value, writer.uint32(298).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1109,6 +1132,14 @@ export const ConfigEntry: MessageFns<ConfigEntry> = {
             message.payload = { $case: "diag", value: DiagRecord.decode(reader, reader.uint32()) };
             continue;
           }
+          case 37: {
+            if (tag !== 298) {
+              break;
+            }
+
+            message.payload = { $case: "ca", value: CaRecord.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1248,6 +1279,12 @@ export const ConfigEntry: MessageFns<ConfigEntry> = {
       case "diag": {
         if (object.payload?.value !== undefined && object.payload?.value !== null) {
           message.payload = { $case: "diag", value: DiagRecord.fromPartial(object.payload.value) };
+        }
+        break;
+      }
+      case "ca": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "ca", value: CaRecord.fromPartial(object.payload.value) };
         }
         break;
       }
@@ -4913,6 +4950,128 @@ export const CertificateRecord: MessageFns<CertificateRecord> = {
     message.notAfter = object.notAfter ?? undefined;
     message.reason = object.reason ?? "";
     message.caFingerprint = object.caFingerprint ?? "";
+    return message;
+  },
+};
+
+function createBaseCaRecord(): CaRecord {
+  return {
+    certPem: "",
+    keyPkcs8: new Uint8Array(0),
+    fingerprintSha256: "",
+    previousFingerprintSha256: "",
+    source: "",
+    notAfter: undefined,
+  };
+}
+
+export const CaRecord: MessageFns<CaRecord> = {
+  encode(message: CaRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.certPem !== "") {
+      writer.uint32(10).string(message.certPem);
+    }
+    if (message.keyPkcs8.length !== 0) {
+      writer.uint32(18).bytes(message.keyPkcs8);
+    }
+    if (message.fingerprintSha256 !== "") {
+      writer.uint32(26).string(message.fingerprintSha256);
+    }
+    if (message.previousFingerprintSha256 !== "") {
+      writer.uint32(34).string(message.previousFingerprintSha256);
+    }
+    if (message.source !== "") {
+      writer.uint32(42).string(message.source);
+    }
+    if (message.notAfter !== undefined) {
+      Timestamp.encode(toTimestamp(message.notAfter), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CaRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCaRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.certPem = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyPkcs8 = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.fingerprintSha256 = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.previousFingerprintSha256 = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.notAfter = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CaRecord>): CaRecord {
+    return CaRecord.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CaRecord>): CaRecord {
+    const message = createBaseCaRecord();
+    message.certPem = object.certPem ?? "";
+    message.keyPkcs8 = object.keyPkcs8 ?? new Uint8Array(0);
+    message.fingerprintSha256 = object.fingerprintSha256 ?? "";
+    message.previousFingerprintSha256 = object.previousFingerprintSha256 ?? "";
+    message.source = object.source ?? "";
+    message.notAfter = object.notAfter ?? undefined;
     return message;
   },
 };
