@@ -233,7 +233,9 @@ export class PactSupervisor implements ServiceManager {
     unit.proc = proc;
     const captured = Promise.all([unit.log.capture(proc.stdout), unit.log.capture(proc.stderr)]);
     unit.exitHandled = proc.exited.then(async (exit) => {
-      await captured.catch(() => {});
+      // Orphaned grandchildren may hold the pipes open for as long as they
+      // live: wait a moment for the last output, never for the pipes' end.
+      await flushed(captured, CAPTURE_FLUSH_MS);
       if (scope !== undefined) await this.#release(scope);
       unit.proc = undefined;
       this.#onExit(unit, exit, undefined);
@@ -354,6 +356,18 @@ export class PactSupervisor implements ServiceManager {
       ...event,
     });
   }
+}
+
+/** How long an exit waits for the process's last output to reach its log. */
+const CAPTURE_FLUSH_MS = 200;
+
+async function flushed(capture: Promise<unknown>, waitMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    capture.catch(() => {}),
+    new Promise((resolve) => (timer = setTimeout(resolve, waitMs))),
+  ]);
+  clearTimeout(timer);
 }
 
 function exitCodeOf(exit: ExitStatus | undefined): { exitCode?: number } {

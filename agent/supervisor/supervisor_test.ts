@@ -309,3 +309,22 @@ Deno.test("PactSupervisor refuses to start a service whose dependency is not run
     await assert.rejects(supervisor.start("nope"), (err) => isPactError(err, "NOT_FOUND"));
   });
 });
+
+Deno.test({
+  name: "PactSupervisor handles an exit at once even when an orphan keeps its output pipe open",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const service = shService("forker", "sleep 3 & echo forked; exit 3", {
+      restartPolicy: "never",
+    });
+    await withSupervisor([service], {}, async (supervisor, events) => {
+      const started = Date.now();
+      await supervisor.start("forker");
+      const crash = await events.waitFor({ action: "crash" }, 1, 2500);
+      assert.equal(crash.exitCode, 3);
+      assert.ok(Date.now() - started < 2500, "not held until the orphan closes the pipe");
+      assert.deepEqual(await supervisor.logs("forker").tail(1), ["forked"]);
+    });
+  },
+});
