@@ -1,0 +1,7 @@
+/** The agent's duties as PID 1: signals, orphan reaping, ordered shutdown. */
+export { startInit } from "./init.ts";
+export type { Init, InitOptions } from "./init.ts";
+export { libcWaitCalls } from "./libc.ts";
+export type { WaitCalls } from "./libc.ts";
+export { OrphanReaper } from "./reaper.ts";
+export { installSignalHandlers } from "./signals.ts";

@@ -1,0 +1,22 @@
+/** Process supervision: PactSupervisor (PID 1 mode) and SystemdBackend, one interface. */
+export { CgroupV2, PACT_SLICES } from "./cgroup.ts";
+export type { CgroupPort, CgroupScope, ScopeLimits } from "./cgroup.ts";
+export { toLifecycleRecord } from "./events.ts";
+export type { LifecycleAction, ServiceEvent, ServiceEventSink } from "./events.ts";
+export { ChildRegistry, DenoSpawner, ownChildren } from "./process.ts";
+export type { ProcessSpawner, SpawnedProcess, SpawnRequest } from "./process.ts";
+export { DEFAULT_RESTART_LIMITS } from "./restart_decision.ts";
+export type { RestartLimits } from "./restart_decision.ts";
+export { DEFAULT_LOG_LIMITS, RotatingLog } from "./rotating_log.ts";
+export type { LogLimits } from "./rotating_log.ts";
+export type { ServiceManager, ServiceState, ServiceStatus } from "./service_manager.ts";
+export { parseServiceDecl } from "./service_spec.ts";
+export type { ServiceSpec } from "./service_spec.ts";
+export { startOrder } from "./start_order.ts";
+export { PactSupervisor } from "./supervisor.ts";
+export type { SupervisorOptions } from "./supervisor.ts";
+export { systemctl, SystemdBackend } from "./systemd.ts";
+export type { SystemctlRunner, SystemdOptions } from "./systemd.ts";
+export { renderUnit, unitName } from "./systemd_unit.ts";
+export { ManualTimers, realTimers } from "./timers.ts";
+export type { Timers } from "./timers.ts";
