@@ -7,6 +7,7 @@
  * the agent's own writes (rollback, converge) invisible.
  */
 import type { Clock } from "../../shared/clock/clock.ts";
+import { sha256Hex } from "../../shared/hash.ts";
 import type { FilesPort } from "../host/host.ts";
 import type { ObserverEvent, Source } from "./observer_event.ts";
 
@@ -83,6 +84,14 @@ export class FileObserver {
     for (const path of paths ?? await this.#trackedPaths()) {
       this.#hashes.set(path, await this.#options.files.hash(path));
     }
+  }
+
+  /**
+   * Announces content the agent itself is about to write (rollback,
+   * converge), so that the watch event of that write is not reported.
+   */
+  expect(path: string, data: Uint8Array | undefined): void {
+    this.#hashes.set(path, data === undefined ? undefined : sha256Hex(data));
   }
 
   /** Hashes every tracked path and reports what changed since last seen; returns the count. */

@@ -1,0 +1,265 @@
+/**
+ * The agent's drift loop: observers feed the evaluator, and this driver
+ * carries out the evaluator's actions (journal entries, rollback through
+ * the host port, alerts). Every event and command goes through one queue,
+ * so the pure state machine sees them one at a time, in order.
+ */
+import type { Clock } from "../shared/clock/clock.ts";
+import { EntryType } from "../shared/proto/gen/pact/config/config.ts";
+import type { ConfigEntry } from "../shared/proto/gen/pact/config/config.ts";
+import type { AgentConfig } from "./config.ts";
+import type { Host } from "./host/host.ts";
+import { agentEntry } from "./drift/drift_entries.ts";
+import {
+  type DriftItem,
+  type EvaluatorAction,
+  type EvaluatorEvent,
+  evaluatorSettings,
+  type EvaluatorState,
+  initialState,
+  type Step,
+  step,
+} from "./drift/evaluator.ts";
+import { rollBack, StateMemory } from "./drift/rollback.ts";
+import { FileObserver, type Interval, realInterval } from "./observe/file_observer.ts";
+import { ProbeObserver } from "./observe/probe_observer.ts";
+import type { ObserverEvent } from "./observe/observer_event.ts";
+
+/** Where the agent appends entries: the journal, or a test's list. */
+export interface EntrySink {
+  append(entry: ConfigEntry): Promise<number>;
+}
+
+/** Options of a NodeAgent. */
+export interface NodeAgentOptions {
+  readonly config: AgentConfig;
+  readonly host: Host;
+  readonly journal: EntrySink;
+  readonly clock: Clock;
+  /** Declared files and directories (from the overlay), besides `watch_paths`. */
+  readonly declaredPaths?: readonly string[];
+  /** Declared sysctl keys (from the overlay). */
+  readonly sysctlKeys?: readonly string[];
+  /** How often windows are checked for expiry (reference: 10 s). */
+  readonly tickIntervalMs?: number;
+  readonly interval?: Interval;
+  readonly log?: (line: string) => void;
+}
+
+/** One node's drift detection, commit windows and rollback. */
+export class NodeAgent {
+  readonly #options: NodeAgentOptions;
+  readonly #files: FileObserver;
+  readonly #probes: ProbeObserver;
+  readonly #memory = new StateMemory();
+  readonly #paths: readonly string[];
+  readonly #sysctlKeys: readonly string[];
+  #state: EvaluatorState;
+  #queue: Promise<unknown> = Promise.resolve();
+  #stopTick: (() => void) | undefined;
+  /** Journal sequences of appended entries, in order (for status and tests). */
+  readonly appended: number[] = [];
+
+  constructor(options: NodeAgentOptions) {
+    this.#options = options;
+    const { config, host, clock } = options;
+    this.#paths = [...new Set([...config.observer.watchPaths, ...(options.declaredPaths ?? [])])];
+    this.#sysctlKeys = options.sysctlKeys ?? [];
+    this.#state = initialState(evaluatorSettings({
+      mode: config.enforcementMode,
+      window: config.commitWindow,
+      emergencyWindowSeconds: config.commitWindow.emergencyWindowSeconds,
+      blacklist: config.blacklist,
+    }));
+    const emit = (event: ObserverEvent) => void this.send({ type: "observed", event });
+    const interval = options.interval ?? realInterval;
+    this.#files = new FileObserver({
+      files: host.files,
+      paths: this.#paths,
+      clock,
+      emit,
+      sweepIntervalMs: config.observer.hashSweepIntervalMs,
+      inotify: config.observer.inotifyEnabled,
+      interval,
+    });
+    this.#probes = new ProbeObserver({
+      host,
+      clock,
+      emit,
+      sysctlKeys: this.#sysctlKeys,
+      intervalMs: config.observer.probeIntervalMs,
+      network: config.observer.netlinkEnabled,
+      interval,
+    });
+  }
+
+  /** The evaluator's current state. */
+  get state(): EvaluatorState {
+    return this.#state;
+  }
+
+  /** Remembers the node's state, then starts observers and the expiry tick. */
+  async start(): Promise<void> {
+    await this.#memory.capture(this.#options.host, await this.#trackedFiles(), this.#sysctlKeys);
+    await this.#files.start();
+    await this.#probes.start();
+    this.#stopTick = (this.#options.interval ?? realInterval)(
+      () => void this.send({ type: "tick" }),
+      this.#options.tickIntervalMs ?? 10_000,
+    );
+  }
+
+  /** Stops observers and the tick, then waits for queued work. */
+  async stop(): Promise<void> {
+    this.#stopTick?.();
+    await this.#files.stop();
+    await this.#probes.stop();
+    await this.#queue;
+  }
+
+  /** Runs a hash sweep and a probe now (instead of waiting for their periods). */
+  async observeNow(): Promise<void> {
+    await this.#files.sweep();
+    await this.#probes.probe();
+    await this.#queue;
+  }
+
+  /** Feeds one event (or command) and carries out its actions; resolves with the step. */
+  send(event: EvaluatorEvent): Promise<Step> {
+    const run = this.#queue.then(async () => {
+      const result = step(this.#state, event, this.#options.clock.now());
+      this.#state = result.state;
+      for (const action of result.actions) await this.#carryOut(action);
+      return result;
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #carryOut(action: EvaluatorAction): Promise<void> {
+    const { nodeId } = this.#options.config;
+    switch (action.type) {
+      case "journal_drift":
+        return await this.#append(agentEntry({
+          nodeId,
+          type: EntryType.DRIFT_DETECTED,
+          message: `${action.item.dimension} ${action.item.key}: ${action.item.detail}`,
+          items: [action.item],
+          metadata: { source: action.item.source, magnitude: action.magnitude.toFixed(3) },
+        }));
+      case "warn":
+        return this.#log(`warning: drift on ${action.item.key} (magnitude ${action.magnitude})`);
+      case "window_opened":
+      case "window_recomputed":
+        return this.#log(
+          `commit window ${action.type === "window_opened" ? "opened" : "recomputed"}: ${
+            Math.round(action.windowSeconds)
+          } s (magnitude ${action.magnitude.toFixed(3)})`,
+        );
+      case "window_extended":
+        return this.#log(`commit window extended: ${action.secondsLeft} s left`);
+      case "rollback":
+        return this.#rollback(action.trigger, action.items);
+      case "converge":
+        await this.#rollback("admin", [action.item], true);
+        return await this.#append(agentEntry({
+          nodeId,
+          type: EntryType.AUTO_CONVERGE,
+          message: `auto-converged ${action.item.dimension} ${action.item.key}`,
+          items: [action.item],
+        }));
+      case "journal_rollback":
+        return await this.#append(agentEntry({
+          nodeId,
+          type: EntryType.ROLLBACK,
+          message: action.ok
+            ? `rolled back after ${action.trigger}`
+            : `rollback refused: ${action.consumers.join("; ")}`,
+          items: action.items,
+          metadata: { trigger: action.trigger, ok: String(action.ok) },
+        }));
+      case "journal_commit":
+        await this.#memory.commit(this.#options.host, action.items);
+        return;
+      case "alert":
+        return this.#log(`alert ${action.kind}: ${action.detail}`);
+      case "scheduling_hold":
+        return this.#log(`scheduling hold requested: ${action.reason}`);
+      case "journal_emergency_start":
+        return await this.#append(agentEntry({
+          nodeId,
+          type: EntryType.EMERGENCY_START,
+          message: action.reason,
+          emergencyReason: action.reason,
+          ttlSeconds: action.ttlSeconds,
+        }));
+      case "journal_emergency_end":
+        return await this.#append(agentEntry({
+          nodeId,
+          type: EntryType.EMERGENCY_END,
+          message: `emergency ended by ${action.admin}${action.forced ? " (forced)" : ""}`,
+        }));
+    }
+  }
+
+  /**
+   * Restores `items` unless consumers hold them, re-reads the host so the
+   * agent's own writes are not drift, and feeds the outcome back (not for
+   * a converge, which the evaluator never recorded as drift).
+   */
+  async #rollback(
+    trigger: "expiry" | "admin" | "emergency_end",
+    items: readonly DriftItem[],
+    converge = false,
+  ): Promise<void> {
+    const outcome = await rollBack(
+      this.#options.host,
+      this.#memory,
+      items,
+      (path, data) => this.#files.expect(path, data),
+    );
+    for (const { item, reason } of outcome.skipped) {
+      this.#log(`cannot restore ${item.dimension} ${item.key}: ${reason}`);
+    }
+    await this.#files.rebaseline(
+      outcome.restored.filter((i) => i.dimension === "files").map((i) => i.key),
+    );
+    await this.#probes.rebaseline();
+    if (converge) return;
+    const result = step(this.#state, {
+      type: "rollback_finished",
+      trigger,
+      items: outcome.consumers.length > 0 ? items : outcome.restored,
+      consumers: outcome.consumers,
+    }, this.#options.clock.now());
+    this.#state = result.state;
+    for (const action of result.actions) await this.#carryOut(action);
+  }
+
+  async #append(entry: ConfigEntry): Promise<void> {
+    try {
+      this.appended.push(await this.#options.journal.append(entry));
+    } catch (err) {
+      // The journal being unreachable must not stop drift detection (A9).
+      this.#log(`cannot journal ${EntryType[entry.entryType]}: ${(err as Error).message}`);
+    }
+  }
+
+  async #trackedFiles(): Promise<string[]> {
+    const files: string[] = [];
+    for (const path of this.#paths) {
+      const info = await Deno.stat(this.#options.host.files.realPath(path)).catch(() => undefined);
+      if (!info?.isDirectory) files.push(path);
+      else {
+        for await (const entry of Deno.readDir(this.#options.host.files.realPath(path))) {
+          if (entry.isFile) files.push(`${path}/${entry.name}`);
+        }
+      }
+    }
+    return files;
+  }
+
+  #log(line: string): void {
+    (this.#options.log ?? console.error)(`pact-agent ${this.#options.config.nodeId}: ${line}`);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The agent's drift loop against a real pact-journal process: a change in
+ * a sandboxed node becomes a DriftDetected entry in the journal, written
+ * with the agent's own token (role pact-service-agent).
+ */
+import assert from "node:assert/strict";
+import { JournalClient } from "../cli/client/journal_client.ts";
+import { systemClock } from "../shared/clock/clock.ts";
+import { toProtoScope } from "../shared/domain/scope.ts";
+import { ConfigState, EntryType } from "../shared/proto/gen/pact/config/config.ts";
+import { parseAgentConfig } from "../agent/config.ts";
+import { sandboxHost, writeSandbox } from "../agent/host/sandbox_host.ts";
+import { JournalEntrySink } from "../agent/journal_sink.ts";
+import { NodeAgent } from "../agent/node_agent.ts";
+import { JournalProcess } from "./harness/journal_process.ts";
+
+Deno.test("NodeAgent journals a sandbox file change and a sysctl change as DriftDetected", async () => {
+  const journal = await JournalProcess.start();
+  const root = await Deno.makeTempDir({ prefix: "pact-agent-sandbox-" });
+  const agentClient = new JournalClient({
+    endpoint: journal.endpoint,
+    token: await journal.token("pact-service-agent", "node-7", "agent"),
+    timeoutSeconds: 5,
+  });
+  const adminClient = new JournalClient({
+    endpoint: journal.endpoint,
+    token: await journal.token(),
+    timeoutSeconds: 5,
+  });
+  const lines: string[] = [];
+  let agent: NodeAgent | undefined;
+  try {
+    await writeSandbox(root, {
+      files: { "/etc/pact-demo.conf": "threads = 8\n" },
+      sysctl: { "vm.swappiness": "60" },
+    });
+    const config = parseAgentConfig(
+      `[agent]
+node_id = "node-7"
+enforcement_mode = "enforce"
+[agent.journal]
+endpoints = ["${journal.grpcAddress}"]
+[agent.observer]
+watch_paths = ["/etc/pact-demo.conf"]
+probe_interval_seconds = 0.2
+`,
+      "agent.toml",
+      {},
+      () => undefined,
+    );
+    agent = new NodeAgent({
+      config,
+      host: sandboxHost(root),
+      journal: new JournalEntrySink(agentClient),
+      clock: systemClock,
+      sysctlKeys: ["vm.swappiness"],
+      log: (line) => lines.push(line),
+    });
+    await agent.start();
+
+    const changedAt = Date.now();
+    await Deno.writeTextFile(`${root}/etc/pact-demo.conf`, "threads = 64\n");
+    await Deno.writeTextFile(`${root}/proc/sys/vm/swappiness`, "10\n");
+
+    const scope = toProtoScope({ kind: "node", id: "node-7" });
+    let drift: Awaited<ReturnType<JournalClient["listEntries"]>> = [];
+    while (drift.length < 2 && Date.now() - changedAt < 5_000) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      drift = await adminClient.listEntries({ scope, entryTypes: [EntryType.DRIFT_DETECTED] });
+    }
+    const elapsedMs = Date.now() - changedAt;
+    assert.equal(drift.length, 2, `journal log:\n${journal.log}\nagent log:\n${lines.join("\n")}`);
+    assert.ok(elapsedMs < 1_000, `both changes reached the journal in ${elapsedMs} ms`);
+
+    const file = drift.find((e) =>
+      e.payload?.$case === "stateDelta" && e.payload.value.files.length
+    );
+    const kernel = drift.find((e) =>
+      e.payload?.$case === "stateDelta" && e.payload.value.kernel.length
+    );
+    assert.ok(file?.payload?.$case === "stateDelta");
+    assert.equal(file.payload.value.files[0]?.path, "/etc/pact-demo.conf");
+    assert.equal(file.metadata.source, "inotify");
+    assert.ok(kernel?.payload?.$case === "stateDelta");
+    assert.equal(kernel.payload.value.kernel[0]?.key, "vm.swappiness");
+    assert.match(kernel.payload.value.kernel[0]!.actualValue, /"60" -> "10"/);
+    for (const entry of drift) {
+      assert.equal(entry.author?.principal, "node-7", "the journal stamps the agent's identity");
+      assert.equal(entry.author?.role, "pact-service-agent");
+    }
+    const state = await adminClient.getNodeState("node-7");
+    assert.equal(state.configState, ConfigState.DRIFTED);
+    assert.ok(agent.state.window.kind === "open", "enforce mode opened a commit window");
+  } finally {
+    await agent?.stop();
+    agentClient.close();
+    adminClient.close();
+    await journal.dispose();
+    await Deno.remove(root, { recursive: true });
+  }
+});
