@@ -14,13 +14,14 @@ import {
   type DriftItem,
   type EvaluatorAction,
   type EvaluatorEvent,
-  evaluatorSettings,
   type EvaluatorState,
   initialState,
   type Step,
   step,
 } from "./drift/evaluator.ts";
-import { rollBack, StateMemory } from "./drift/rollback.ts";
+import { rollBack, type RollbackOutcome, StateMemory } from "./drift/rollback.ts";
+import { settingsFromConfig, settingsFromPolicy } from "./drift/policy_settings.ts";
+import type { VClusterPolicy } from "../shared/proto/gen/pact/config/config.ts";
 import { FileObserver, type Interval, realInterval } from "./observe/file_observer.ts";
 import { ProbeObserver } from "./observe/probe_observer.ts";
 import type { ObserverEvent } from "./observe/observer_event.ts";
@@ -65,12 +66,7 @@ export class NodeAgent {
     const { config, host, clock } = options;
     this.#paths = [...new Set([...config.observer.watchPaths, ...(options.declaredPaths ?? [])])];
     this.#sysctlKeys = options.sysctlKeys ?? [];
-    this.#state = initialState(evaluatorSettings({
-      mode: config.enforcementMode,
-      window: config.commitWindow,
-      emergencyWindowSeconds: config.commitWindow.emergencyWindowSeconds,
-      blacklist: config.blacklist,
-    }));
+    this.#state = initialState(settingsFromConfig(config));
     const emit = (event: ObserverEvent) => void this.send({ type: "observed", event });
     const interval = options.interval ?? realInterval;
     this.#files = new FileObserver({
@@ -117,6 +113,14 @@ export class NodeAgent {
     await this.#queue;
   }
 
+  /** Applies the node's vCluster policy (from boot or a subscription update). */
+  setPolicy(policy: VClusterPolicy): Promise<Step> {
+    return this.send({
+      type: "settings",
+      settings: settingsFromPolicy(this.#options.config, policy),
+    });
+  }
+
   /** Runs a hash sweep and a probe now (instead of waiting for their periods). */
   async observeNow(): Promise<void> {
     await this.#files.sweep();
@@ -159,15 +163,21 @@ export class NodeAgent {
       case "window_extended":
         return this.#log(`commit window extended: ${action.secondsLeft} s left`);
       case "rollback":
-        return this.#rollback(action.trigger, action.items);
-      case "converge":
-        await this.#rollback("admin", [action.item], true);
+        await this.#rollback(action.trigger, action.items);
+        return;
+      case "converge": {
+        const outcome = await this.#rollback("admin", [action.item], true);
+        if (outcome.restored.length === 0) {
+          const why = outcome.consumers.join("; ") || outcome.skipped[0]?.reason || "unknown";
+          return this.#log(`cannot auto-converge ${action.item.key}: ${why}`);
+        }
         return await this.#append(agentEntry({
           nodeId,
           type: EntryType.AUTO_CONVERGE,
           message: `auto-converged ${action.item.dimension} ${action.item.key}`,
           items: [action.item],
         }));
+      }
       case "journal_rollback":
         return await this.#append(agentEntry({
           nodeId,
@@ -211,7 +221,7 @@ export class NodeAgent {
     trigger: "expiry" | "admin" | "emergency_end",
     items: readonly DriftItem[],
     converge = false,
-  ): Promise<void> {
+  ): Promise<RollbackOutcome> {
     const outcome = await rollBack(
       this.#options.host,
       this.#memory,
@@ -225,7 +235,7 @@ export class NodeAgent {
       outcome.restored.filter((i) => i.dimension === "files").map((i) => i.key),
     );
     await this.#probes.rebaseline();
-    if (converge) return;
+    if (converge) return outcome;
     const result = step(this.#state, {
       type: "rollback_finished",
       trigger,
@@ -234,6 +244,7 @@ export class NodeAgent {
     }, this.#options.clock.now());
     this.#state = result.state;
     for (const action of result.actions) await this.#carryOut(action);
+    return outcome;
   }
 
   async #append(entry: ConfigEntry): Promise<void> {

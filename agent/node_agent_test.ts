@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../shared/clock/clock.ts";
-import { type ConfigEntry, EntryType } from "../shared/proto/gen/pact/config/config.ts";
+import {
+  type ConfigEntry,
+  EntryType,
+  VClusterPolicy,
+} from "../shared/proto/gen/pact/config/config.ts";
 import { ConfigState } from "../shared/proto/gen/pact/config/config.ts";
 import { parseAgentConfig } from "./config.ts";
 import { configStateOf } from "./drift/node_state.ts";
@@ -132,5 +136,22 @@ Deno.test("NodeAgent in observe mode journals drift and never touches the node",
     assert.deepEqual(sink.types(), ["DRIFT_DETECTED"]);
     assert.equal(await Deno.readTextFile(`${root}/etc/hosts`), "changed\n");
     assert.equal(configStateOf(agent.state), ConfigState.OBSERVE_ONLY);
+  }, "observe");
+});
+
+Deno.test("NodeAgent follows its vCluster policy: kernel drift auto-converges at once", async () => {
+  await withAgent(BASE, async ({ agent, root, sink }) => {
+    await agent.setPolicy(VClusterPolicy.fromPartial({
+      vclusterId: "ml-training",
+      enforcementMode: "enforce",
+      autoConvergeCategories: ["kernel"],
+    }));
+    await Deno.writeTextFile(`${root}/proc/sys/vm/swappiness`, "1\n");
+    await agent.observeNow();
+    assert.deepEqual(sink.types(), ["DRIFT_DETECTED", "AUTO_CONVERGE"]);
+    assert.equal(await Deno.readTextFile(`${root}/proc/sys/vm/swappiness`), "60\n");
+    assert.equal(agent.state.window.kind, "idle", "no window for auto-converged drift");
+    await agent.observeNow();
+    assert.equal(sink.entries.length, 2, "the converge write is not drift");
   }, "observe");
 });
