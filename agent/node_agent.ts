@@ -24,6 +24,7 @@ import { settingsFromConfig, settingsFromPolicy } from "./drift/policy_settings.
 import type { VClusterPolicy } from "../shared/proto/gen/pact/config/config.ts";
 import { FileObserver, type Interval, realInterval } from "./observe/file_observer.ts";
 import { ProbeObserver } from "./observe/probe_observer.ts";
+import { NetlinkObserver } from "./observe/netlink_observer.ts";
 import type { ObserverEvent } from "./observe/observer_event.ts";
 
 /** Where the agent appends entries: the journal, or a test's list. */
@@ -41,6 +42,11 @@ export interface NodeAgentOptions {
   readonly declaredPaths?: readonly string[];
   /** Declared sysctl keys (from the overlay). */
   readonly sysctlKeys?: readonly string[];
+  /**
+   * Follow `ip monitor` for network changes (real Linux hosts with
+   * `netlink_enabled`); the sandbox relies on the periodic probe.
+   */
+  readonly netlink?: boolean;
   /** How often windows are checked for expiry (reference: 10 s). */
   readonly tickIntervalMs?: number;
   readonly interval?: Interval;
@@ -52,6 +58,7 @@ export class NodeAgent {
   readonly #options: NodeAgentOptions;
   readonly #files: FileObserver;
   readonly #probes: ProbeObserver;
+  readonly #netlink: NetlinkObserver | undefined;
   readonly #memory = new StateMemory();
   readonly #paths: readonly string[];
   readonly #sysctlKeys: readonly string[];
@@ -87,6 +94,9 @@ export class NodeAgent {
       network: config.observer.netlinkEnabled,
       interval,
     });
+    this.#netlink = options.netlink && config.observer.netlinkEnabled
+      ? new NetlinkObserver({ probes: this.#probes })
+      : undefined;
   }
 
   /** The evaluator's current state. */
@@ -99,6 +109,7 @@ export class NodeAgent {
     await this.#memory.capture(this.#options.host, await this.#trackedFiles(), this.#sysctlKeys);
     await this.#files.start();
     await this.#probes.start();
+    await this.#netlink?.start();
     this.#stopTick = (this.#options.interval ?? realInterval)(
       () => void this.send({ type: "tick" }),
       this.#options.tickIntervalMs ?? 10_000,
@@ -108,6 +119,7 @@ export class NodeAgent {
   /** Stops observers and the tick, then waits for queued work. */
   async stop(): Promise<void> {
     this.#stopTick?.();
+    await this.#netlink?.stop();
     await this.#files.stop();
     await this.#probes.stop();
     await this.#queue;

@@ -7,7 +7,7 @@
 import type { Clock } from "../../shared/clock/clock.ts";
 import type { Host } from "../host/host.ts";
 import { type Interval, realInterval } from "./file_observer.ts";
-import type { Category, ObserverEvent } from "./observer_event.ts";
+import type { Category, ObserverEvent, Source } from "./observer_event.ts";
 
 /** Options of a ProbeObserver. */
 export interface ProbeObserverOptions {
@@ -87,7 +87,7 @@ export class ProbeObserver {
   async start(): Promise<void> {
     await this.rebaseline();
     this.#stop = (this.#options.interval ?? realInterval)(() => {
-      this.#running = this.#running.then(() => this.probe());
+      void this.probe();
     }, this.#options.intervalMs);
   }
 
@@ -97,35 +97,55 @@ export class ProbeObserver {
     await this.#running;
   }
 
-  /** Takes the current state as the baseline (after the agent changed the node itself). */
-  async rebaseline(): Promise<void> {
-    for (const probe of this.#probes) {
-      const snapshot = await this.#read(probe);
-      if (snapshot !== undefined) this.#last.set(probe, snapshot);
-    }
+  /**
+   * Takes the current state as the baseline (after the agent changed the
+   * node itself). Queued behind a running probe, so a probe that read the
+   * node before the agent's write cannot overwrite the new baseline.
+   */
+  rebaseline(): Promise<void> {
+    return this.#serial(async () => {
+      for (const probe of this.#probes) {
+        const snapshot = await this.#read(probe);
+        if (snapshot !== undefined) this.#last.set(probe, snapshot);
+      }
+      return 0;
+    }).then(() => undefined);
   }
 
-  /** Probes once and reports differences; returns how many events it emitted. */
-  async probe(): Promise<number> {
-    let count = 0;
-    for (const probe of this.#probes) {
-      const now = await this.#read(probe);
-      if (now === undefined) continue;
-      const before = this.#last.get(probe);
-      this.#last.set(probe, now);
-      if (before === undefined) continue;
-      for (const [key, detail] of diff(before, now)) {
-        this.#options.emit({
-          category: probe.category,
-          key,
-          detail,
-          source: "probe",
-          atMs: this.#options.clock.now(),
-        });
-        count++;
+  /**
+   * Probes once (only `category` when given) and reports differences with
+   * `source`; returns how many events it emitted.
+   */
+  probe(category?: Category, source: Source = "probe"): Promise<number> {
+    return this.#serial(async () => {
+      let count = 0;
+      for (const probe of this.#probes) {
+        if (category !== undefined && probe.category !== category) continue;
+        const now = await this.#read(probe);
+        if (now === undefined) continue;
+        const before = this.#last.get(probe);
+        this.#last.set(probe, now);
+        if (before === undefined) continue;
+        for (const [key, detail] of diff(before, now)) {
+          this.#options.emit({
+            category: probe.category,
+            key,
+            detail,
+            source,
+            atMs: this.#options.clock.now(),
+          });
+          count++;
+        }
       }
-    }
-    return count;
+      return count;
+    });
+  }
+
+  /** Runs probes and rebaselines one at a time, in call order. */
+  #serial(task: () => Promise<number>): Promise<number> {
+    const run = this.#running.then(task);
+    this.#running = run.catch(() => 0);
+    return run;
   }
 
   async #read(probe: Probe): Promise<Snapshot | undefined> {

@@ -106,3 +106,26 @@ Deno.test("ProbeObserver keeps probing the rest when one probe fails", async () 
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("NetlinkObserver reports an address change in a namespace the test creates within 1 s", async () => {
+  const script = new URL("./testdata/netns_netlink.ts", import.meta.url).pathname;
+  const out = await new Deno.Command("unshare", {
+    args: ["-r", "-n", Deno.execPath(), "run", "-A", "--quiet", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output().catch(() => undefined);
+  if (out === undefined || out.code !== 0) {
+    const why = out === undefined ? "no unshare" : new TextDecoder().decode(out.stderr);
+    console.log(`skipped: cannot run in a user+network namespace here (${why.slice(0, 200)})`);
+    return;
+  }
+  const { latencyMs, events } = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    latencyMs: number;
+    events: ObserverEvent[];
+  };
+  const change = events.find((e) => e.key === "lo" && e.detail.includes("10.9.8.7/8"));
+  assert.ok(change, JSON.stringify(events));
+  assert.equal(change.category, "network");
+  assert.equal(change.source, "netlink", "ip monitor triggered the probe, not the period");
+  assert.ok(latencyMs < 1_000, `took ${latencyMs} ms`);
+});
