@@ -94,6 +94,8 @@ export function step(state: EvaluatorState, event: EvaluatorEvent, nowMs: number
       return rollbackFinished(state, event.trigger, event.items, event.consumers, nowMs);
     case "extend":
       return extend(state, event.minutes, nowMs);
+    case "state_changing_exec":
+      return stateChangingExec(state, nowMs);
     case "emergency_start":
       return emergencyStart(state, event.admin, event.reason, nowMs);
     case "emergency_end":
@@ -181,6 +183,24 @@ function openOrRecompute(
   return { state: { ...state, window: { ...window, deadlineMs } }, actions };
 }
 
+/**
+ * Opens a window as if drift of magnitude 1.0 had been seen (the reference
+ * Impl's choice), unless one is open already: the observers will report
+ * what the command actually changed.
+ */
+function stateChangingExec(state: EvaluatorState, nowMs: number): Step {
+  const { settings, window } = state;
+  if (settings.mode !== "enforce" || state.emergency !== undefined || window.kind !== "idle") {
+    return { state, actions: [] };
+  }
+  const seconds = windowSeconds(Math.max(1, currentMagnitude(state)), settings.window)!;
+  const deadlineMs = nowMs + Math.round(seconds * 1000);
+  return {
+    state: { ...state, window: { kind: "open", openedAtMs: nowMs, deadlineMs, extendedMs: 0 } },
+    actions: [{ type: "window_opened", deadlineMs, windowSeconds: seconds, magnitude: 1 }],
+  };
+}
+
 function tick(state: EvaluatorState, nowMs: number): Step {
   const actions: EvaluatorAction[] = [];
   let next = state;
@@ -201,6 +221,10 @@ function tick(state: EvaluatorState, nowMs: number): Step {
     return { state: next, actions };
   }
   const items = [...next.drift.values()];
+  if (items.length === 0) {
+    // A window an exec opened, and the command changed nothing observable.
+    return { state: { ...next, window: { kind: "idle" } }, actions };
+  }
   const needAck = items.filter((item) => next.settings.requireAck.has(item.dimension));
   const revert = items.filter((item) => !next.settings.requireAck.has(item.dimension));
   next = {

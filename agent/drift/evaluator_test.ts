@@ -423,3 +423,23 @@ Deno.test("step() settings: observe closes the window, enforce opens one for pen
   const back = h.send({ type: "settings", settings: settings({ mode: "enforce" }) });
   assert.equal(only(back.actions, "window_opened").windowSeconds, 300);
 });
+
+Deno.test("step() opens a window for a state-changing exec and closes it quietly if nothing drifted", () => {
+  const h = new Harness();
+  const opened = only(
+    h.send({ type: "state_changing_exec", command: "sysctl -w vm.swappiness=10" }).actions,
+    "window_opened",
+  );
+  assert.equal(opened.windowSeconds, 300, "as if magnitude 1.0");
+  assert.equal(configStateOf(h.state), ConfigState.COMMITTED, "no drift recorded yet");
+  assert.deepEqual(
+    h.send({ type: "state_changing_exec", command: "x" }).actions,
+    [],
+    "one window at a time",
+  );
+  assert.deepEqual(types(h.advanceSeconds(300).actions), [], "nothing to roll back");
+  assert.equal(h.state.window.kind, "idle");
+
+  const observe = new Harness(settings({ mode: "observe" }));
+  assert.deepEqual(observe.send({ type: "state_changing_exec", command: "x" }).actions, []);
+});

@@ -91,6 +91,8 @@ export type EvaluatorEvent =
     readonly consumers: readonly string[];
   }
   | { readonly type: "extend"; readonly minutes: number }
+  /** A state-changing exec ran (S5): a window opens even before observers see its effect. */
+  | { readonly type: "state_changing_exec"; readonly command: string }
   | { readonly type: "emergency_start"; readonly admin: string; readonly reason: string }
   | {
     readonly type: "emergency_end";
