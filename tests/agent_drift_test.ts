@@ -11,6 +11,7 @@ import { ConfigState, EntryType } from "../shared/proto/gen/pact/config/config.t
 import { parseAgentConfig } from "../agent/config.ts";
 import { sandboxHost, writeSandbox } from "../agent/host/sandbox_host.ts";
 import { JournalEntrySink } from "../agent/journal_sink.ts";
+import { DurableQueueSink } from "../agent/journal_queue.ts";
 import { NodeAgent } from "../agent/node_agent.ts";
 import { JournalProcess } from "./harness/journal_process.ts";
 
@@ -96,6 +97,83 @@ probe_interval_seconds = 0.2
     agentClient.close();
     adminClient.close();
     await journal.dispose();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("NodeAgent queues drift on disk while the journal is down and replays it once", async () => {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const dataDir = await Deno.makeTempDir({ prefix: "pact-agent-partition-journal-" });
+  const root = await Deno.makeTempDir({ prefix: "pact-agent-partition-" });
+  let journal = await JournalProcess.start({ dataDir, grpcPort: port });
+  const client = new JournalClient({
+    endpoint: journal.endpoint,
+    token: await journal.token("pact-service-agent", "node-9", "agent"),
+    timeoutSeconds: 2,
+  });
+  let agent: NodeAgent | undefined;
+  let queue: DurableQueueSink | undefined;
+  try {
+    await writeSandbox(root, { files: { "/etc/app.conf": "a\n", "/etc/db.conf": "b\n" } });
+    queue = await DurableQueueSink.open({
+      inner: new JournalEntrySink(client),
+      path: `${root}/var/lib/pact/journal-queue.jsonl`,
+      retryBaseMs: 100,
+      retryMaxMs: 200,
+    });
+    const config = parseAgentConfig(
+      `[agent]\nnode_id = "node-9"\n[agent.observer]\nwatch_paths = ["/etc/app.conf", "/etc/db.conf"]\n`,
+      "agent.toml",
+      {},
+      () => undefined,
+    );
+    agent = new NodeAgent({
+      config,
+      host: sandboxHost(root),
+      journal: queue,
+      clock: systemClock,
+      log: () => {},
+    });
+    await agent.start();
+
+    await journal.stop(); // partition: the journal is gone
+    await Deno.writeTextFile(`${root}/etc/app.conf`, "changed while partitioned\n");
+    await Deno.writeTextFile(`${root}/etc/db.conf`, "this too\n");
+    await agent.observeNow();
+    assert.equal(queue.pending, 2, "both drift entries wait on disk");
+
+    journal = await JournalProcess.start({ dataDir, grpcPort: port });
+    const until = Date.now() + 10_000;
+    while (queue.pending > 0 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(queue.pending, 0, `replayed after reconnect:\n${journal.log}`);
+    const admin = new JournalClient({
+      endpoint: journal.endpoint,
+      token: await journal.token(),
+      timeoutSeconds: 5,
+    });
+    try {
+      const entries = await admin.listEntries({
+        scope: toProtoScope({ kind: "node", id: "node-9" }),
+        entryTypes: [EntryType.DRIFT_DETECTED],
+      });
+      assert.deepEqual(
+        entries.map((e) => e.payload?.$case === "stateDelta" && e.payload.value.files[0]?.path),
+        ["/etc/app.conf", "/etc/db.conf"],
+        "each change once, in the order it happened",
+      );
+    } finally {
+      admin.close();
+    }
+  } finally {
+    await agent?.stop();
+    await queue?.close();
+    client.close();
+    await journal.dispose();
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     await Deno.remove(root, { recursive: true });
   }
 });
