@@ -8,6 +8,7 @@ import { groupCommand } from "./commands/group.ts";
 import { commitCommand } from "./commands/commit.ts";
 import { completionsCommand } from "./commands/completions.ts";
 import { logCommand } from "./commands/log.ts";
+import { enrollCommand, nodeCommand } from "./commands/node.ts";
 import { statusCommand } from "./commands/status.ts";
 import { watchCommand } from "./commands/watch.ts";
 import { CliContext, type Io } from "./context.ts";
@@ -55,6 +56,8 @@ export function buildProgram(ctx: CliContext): Command {
     clusterCommand(ctx),
     groupCommand(ctx),
     approveCommand(ctx),
+    enrollCommand(ctx),
+    nodeCommand(ctx),
     completionsCommand(ctx, () => program as unknown as Command),
   ];
   for (const command of commands) {

@@ -95,6 +95,8 @@ export interface JournalConfig {
   };
   /** The policy engine (`[policy.engine]`): RBAC always, OPA when an endpoint is set. */
   readonly policy: PolicySettings;
+  /** Node enrollment and the CA (`[journal.enrollment]`). */
+  readonly enrollment: EnrollmentSettings;
   readonly log: {
     readonly level: "debug" | "info" | "warning" | "error";
     readonly format: "text" | "json";
@@ -113,6 +115,21 @@ export interface PolicySettings {
   readonly opaTimeoutMs: number;
   /** How often pending approvals are checked for expiry (PACT_APPROVAL_CHECK_INTERVAL_MS). Default 1000. */
   readonly approvalCheckIntervalMs: number;
+}
+
+/** Node enrollment settings (`[journal.enrollment]`, PACT_ENROLLMENT_* and PACT_CA_*). */
+export interface EnrollmentSettings {
+  /** The enrollment domain (one journal quorum, one CA, one registry). Default `default`. */
+  readonly domainId: string;
+  /** Lifetime of node certificates. Default 3 days. */
+  readonly certLifetimeSeconds: number;
+  /** Enroll calls accepted per minute (global token bucket). Default 100. */
+  readonly rateLimitPerMinute: number;
+  /** Site CA files (both or neither; PACT_CA_CERT/PACT_CA_KEY); unset: an ephemeral CA. */
+  readonly caCertFile: string | undefined;
+  readonly caKeyFile: string | undefined;
+  /** Validity of a generated (ephemeral) CA. Default 365 days. */
+  readonly ephemeralCaValidityDays: number;
 }
 
 /** Reads one environment variable; injected so that tests need no real environment. */
@@ -168,7 +185,10 @@ export async function resolveJournalPaths(
     snapshotDir: config.snapshotDir,
     configPath: config.configPath,
     etcdBinary: config.etcd.binary,
-    readFiles: tls === undefined ? [] : [tls.caFile, tls.certFile, tls.keyFile],
+    readFiles: [
+      ...(tls === undefined ? [] : [tls.caFile, tls.certFile, tls.keyFile]),
+      ...[config.enrollment.caCertFile, config.enrollment.caKeyFile].filter((f) => f !== undefined),
+    ],
   };
 }
 
@@ -258,6 +278,7 @@ async function resolveSettings(flags: JournalFlags, env: EnvReader): Promise<Set
       clientId: pick(env("PACT_CLIENT_ID"), toml.string("policy.iam", "client_id")) ?? "pact-cli",
     },
     policy: policySettings(toml, env),
+    enrollment: enrollmentSettings(toml, env),
     log: {
       level: logLevel(pick(env("PACT_LOG_LEVEL"), toml.string("telemetry", "log_level")) ?? "info"),
       format: logFormat(
@@ -443,6 +464,60 @@ function policySettings(toml: TomlReader, env: EnvReader): PolicySettings {
     approvalCheckIntervalMs: positive(
       envInt("PACT_APPROVAL_CHECK_INTERVAL_MS") ?? 1000,
       "PACT_APPROVAL_CHECK_INTERVAL_MS",
+    ),
+  };
+}
+
+function enrollmentSettings(toml: TomlReader, env: EnvReader): EnrollmentSettings {
+  const section = "journal.enrollment";
+  const envInt = (name: string) => {
+    const text = env(name);
+    if (text === undefined || text === "") return undefined;
+    const value = Number(text);
+    if (!Number.isInteger(value)) {
+      throw new PactError("CONFIG", `Invalid ${name} ${JSON.stringify(text)}: expected an integer`);
+    }
+    return value;
+  };
+  const file = (name: string, key: string) =>
+    (env(name) || undefined) ?? (toml.string(section, key) || undefined);
+  const caCertFile = file("PACT_CA_CERT", "ca_cert_file");
+  const caKeyFile = file("PACT_CA_KEY", "ca_key_file");
+  if ((caCertFile === undefined) !== (caKeyFile === undefined)) {
+    throw new PactError(
+      "CONFIG",
+      `Incomplete site CA: ${
+        caCertFile === undefined ? "ca_cert_file (PACT_CA_CERT)" : "ca_key_file (PACT_CA_KEY)"
+      } is missing (set both, or neither for an ephemeral CA)`,
+    );
+  }
+  const domainId = (env("PACT_ENROLLMENT_DOMAIN_ID") || undefined) ??
+    toml.string(section, "domain_id") ?? "default";
+  if (!/^[a-z0-9][a-z0-9.-]{0,62}$/.test(domainId)) {
+    throw new PactError(
+      "CONFIG",
+      `Invalid [journal.enrollment] domain_id ${
+        JSON.stringify(domainId)
+      } (use 1-63 lowercase letters, digits, '.' or '-')`,
+    );
+  }
+  return {
+    domainId,
+    certLifetimeSeconds: positive(
+      envInt("PACT_ENROLLMENT_CERT_LIFETIME_SECONDS") ??
+        toml.integer(section, "cert_lifetime_seconds") ?? 3 * 86_400,
+      "cert_lifetime_seconds",
+    ),
+    rateLimitPerMinute: positive(
+      envInt("PACT_ENROLLMENT_RATE_LIMIT_PER_MINUTE") ??
+        toml.integer(section, "rate_limit_per_minute") ?? 100,
+      "rate_limit_per_minute",
+    ),
+    caCertFile,
+    caKeyFile,
+    ephemeralCaValidityDays: positive(
+      toml.integer(section, "ephemeral_ca_validity_days") ?? 365,
+      "ephemeral_ca_validity_days",
     ),
   };
 }

@@ -25,6 +25,7 @@ import { ApprovalStatus } from "../shared/proto/gen/pact/config/config.ts";
 import { ApprovalDesk } from "./policy/approval_desk.ts";
 import { PolicyEngine } from "./policy/engine.ts";
 import { OpaClient } from "./policy/opa_client.ts";
+import { startEnrollment } from "./ca/start.ts";
 
 const log = getLogger(["pact", "journal"]);
 const env = (name: string) => Deno.env.get(name);
@@ -70,7 +71,9 @@ async function serve(flags: JournalFlags): Promise<void> {
   });
   const verifier = tokenVerifier(config);
   const { policy, approvals, stopPolicy } = startPolicy(config, journal, metrics, quorum?.role);
+  const enrollment = await startEnrollment(config, journal, metrics, systemClock);
   const deps = {
+    enrollment,
     journal,
     metrics,
     verifier,

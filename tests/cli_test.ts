@@ -44,6 +44,9 @@ Deno.test("pact --help and every command's help match their golden text", async 
       ["help-approve.txt", ["approve", "--help"]],
       ["help-group.txt", ["group", "--help"]],
       ["help-group-set-policy.txt", ["group", "set-policy", "--help"]],
+      ["help-enroll.txt", ["enroll", "--help"]],
+      ["help-node.txt", ["node", "--help"]],
+      ["help-node-import.txt", ["node", "import", "--help"]],
     ] as const
   ) {
     const result = await runPact([...args]);

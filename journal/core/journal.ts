@@ -5,6 +5,7 @@ import { formatScope, type ScopeRef } from "../../shared/domain/scope.ts";
 import { isPactError, PactError } from "../../shared/errors/mod.ts";
 import type { SnapshotStore } from "../snapshot/port.ts";
 import { applyEntry } from "../state/reduce.ts";
+import { redactEntry } from "../state/redact.ts";
 import { encodeSnapshot } from "../state/snapshot_codec.ts";
 import type { JournalState } from "../state/state.ts";
 import { validateEntry } from "../state/validate.ts";
@@ -190,9 +191,9 @@ export class Journal {
     });
   }
 
-  /** Entries matching `query`, decoded. */
+  /** Entries matching `query`, decoded, secrets redacted (see redact.ts). */
   async read(query: ReadQuery): Promise<ConfigEntry[]> {
-    return (await this.#store.read(query)).map((r) => ConfigEntry.decode(r.data));
+    return (await this.#store.read(query)).map((r) => redactEntry(ConfigEntry.decode(r.data)));
   }
 
   /** One entry by sequence, or undefined. */
@@ -202,7 +203,7 @@ export class Journal {
       toSequence: sequence,
       limit: 1,
     });
-    return record && ConfigEntry.decode(record.data);
+    return record && redactEntry(ConfigEntry.decode(record.data));
   }
 
   /**
@@ -231,14 +232,15 @@ export class Journal {
         });
         if (page.length === 0) break;
         for (const record of page) {
-          const entry = ConfigEntry.decode(record.data);
+          const entry = redactEntry(ConfigEntry.decode(record.data));
           if (filter(entry)) yield entry;
         }
         next = page[page.length - 1]!.sequence + 1;
       }
       while (!signal?.aborted) {
-        const entry = await live.next(signal);
-        if (entry === undefined) return;
+        const received = await live.next(signal);
+        if (received === undefined) return;
+        const entry = redactEntry(received);
         if (entry.sequence >= fromSequence && filter(entry)) yield entry;
       }
     } finally {

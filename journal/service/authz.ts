@@ -2,7 +2,7 @@ import type { Principal } from "../../shared/auth/principal.ts";
 import { parseRole } from "../../shared/domain/roles.ts";
 import { fromProtoScope, GLOBAL } from "../../shared/domain/scope.ts";
 import { PactError } from "../../shared/errors/mod.ts";
-import type { ConfigEntry } from "../../shared/proto/gen/pact/config/config.ts";
+import { type ConfigEntry, EntryType } from "../../shared/proto/gen/pact/config/config.ts";
 import { type Action, actionOfEntry } from "../policy/actions.ts";
 import type { PolicyDecision, PolicyEngine } from "../policy/engine.ts";
 import { APPROVAL_ID_KEY } from "../state/approvals.ts";
@@ -69,6 +69,12 @@ export async function authorizeAppend(
       "Permission denied: approval entries are written by the journal itself (use pact approve)",
     );
   }
+  if (ENROLLMENT_OWNED.has(entry.entryType)) {
+    throw new PactError(
+      "PERMISSION_DENIED",
+      "Permission denied: registrations, certificates and the CA are written by the EnrollmentService itself (use pact enroll or pact node)",
+    );
+  }
   if (entry.metadata[APPROVAL_ID_KEY] !== undefined) {
     throw new PactError(
       "INVALID_ARGUMENT",
@@ -87,6 +93,22 @@ export async function authorizeAppend(
   if (decision.kind === "deny") throw denialError(principal, action, decision);
   return { ...decision, action };
 }
+
+/**
+ * Entry types only the EnrollmentService writes: a registration or
+ * certificate appended by hand would bypass its checks, and a CA entry
+ * could plant a signing key. Assignments stay appendable.
+ */
+const ENROLLMENT_OWNED: ReadonlySet<EntryType> = new Set([
+  EntryType.NODE_REGISTERED,
+  EntryType.NODE_ACTIVATED,
+  EntryType.NODE_DEACTIVATED,
+  EntryType.NODE_DECOMMISSIONED,
+  EntryType.CERT_SIGNED,
+  EntryType.CERT_REVOKED,
+  EntryType.CA_ROTATED,
+  EntryType.ENROLLMENT_REFUSED,
+]);
 
 /** The error a denied decision is reported with. */
 export function denialError(

@@ -56,6 +56,34 @@ export function unary<Req, Res>(
   };
 }
 
+/**
+ * Like `unary`, but without a token: only for Enroll, the one RPC a node
+ * calls before it has any identity (it is rate-limited instead).
+ */
+export function anonymousUnary<Req, Res>(
+  deps: Pick<HandlerDeps, "metrics">,
+  method: string,
+  body: (request: Req, signal: AbortSignal) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback) => {
+    const started = performance.now();
+    const controller = abortOnCancel(call);
+    body(call.request, controller.signal).then(
+      (response) => {
+        deps.metrics.grpcRequests.inc({ method, code: "OK" });
+        deps.metrics.grpcSeconds.observe({ method }, (performance.now() - started) / 1000);
+        callback(null, response);
+      },
+      (err) => {
+        const error = toStatusError(err);
+        deps.metrics.grpcRequests.inc({ method, code: status[error.code] });
+        logFailure(method, err);
+        callback(error);
+      },
+    );
+  };
+}
+
 /** Adapts an async producer to a grpc-js server-streaming handler; `send` honours backpressure. */
 export function serverStream<Req, Res>(
   deps: HandlerDeps,

@@ -11,6 +11,8 @@ import {
 import { configService, type ConfigServiceDeps } from "./config_service.ts";
 import { PolicyServiceService } from "../../shared/proto/gen/pact/policy/policy.ts";
 import { policyService } from "./policy_service.ts";
+import { EnrollmentServiceService } from "../../shared/proto/gen/pact/enrollment/enrollment.ts";
+import { enrollmentService, type EnrollmentServiceDeps } from "./enrollment_service.ts";
 
 /** A running gRPC server. */
 export interface GrpcServer {
@@ -23,7 +25,7 @@ export interface GrpcServer {
 /** Starts the journal's gRPC services on `listen`. */
 export async function startGrpcServer(
   listen: HostPort,
-  deps: ConfigServiceDeps & BootConfigServiceDeps,
+  deps: ConfigServiceDeps & BootConfigServiceDeps & EnrollmentServiceDeps,
 ): Promise<GrpcServer> {
   const server = new Server({
     "grpc.max_receive_message_length": ENTRY_BYTES_MAX + 64 * 1024,
@@ -36,6 +38,7 @@ export async function startGrpcServer(
   server.addService(ConfigServiceService, configService(deps));
   server.addService(PolicyServiceService, policyService(deps));
   server.addService(BOOT_CONFIG_SERVICE_DEFINITION, bootConfigService(deps));
+  server.addService(EnrollmentServiceService, enrollmentService(deps));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(formatHostPort(listen), ServerCredentials.createInsecure(), (err, bound) => {
       if (err) {

@@ -7,6 +7,7 @@ import {
 import { fromProtoScope } from "../../shared/domain/scope.ts";
 import { applyApproval, isApprovalBookkeeping } from "./approvals.ts";
 import { withBootEntry } from "./boot_entries.ts";
+import { applyEnrollmentEntry } from "./enrollments.ts";
 import { EMERGENCY_WINDOW_SECONDS_DEFAULT } from "./limits.ts";
 import {
   type JournalState,
@@ -32,11 +33,14 @@ export function applyEntry(state: JournalState, entry: ConfigEntry): JournalStat
     entryCounts: state.entryCounts.update(entry.entryType, 0, (n) => n + 1),
     requestIds: rememberRequestId(state, entry),
     approvals: applyApproval(state.approvals, entry, timestampMs),
+    enrollment: applyEnrollmentEntry(state.enrollment, entry, timestampMs),
   };
   // Approval books change no configuration, so they move no scope version:
   // the deferred operation still applies against the version it was
   // computed for.
   if (isApprovalBookkeeping(entry.entryType)) return next;
+  // A refused enrollment is an audit record: it changes no node.
+  if (entry.entryType === EntryType.ENROLLMENT_REFUSED) return next;
   const scope = fromProtoScope(entry.scope);
   if (scope?.kind === "node") {
     next = updateNode(next, scope.id, (node) => applyToNode(node, entry, timestampMs, next));
@@ -127,7 +131,12 @@ function applyToNode(
       return payload?.$case === "enrollment"
         ? { ...base, vclusterId: payload.value.vclusterId }
         : base;
+    case EntryType.NODE_REGISTERED:
+      return payload?.$case === "enrollment"
+        ? { ...base, vclusterId: payload.value.vclusterId }
+        : base;
     case EntryType.NODE_UNASSIGNED:
+    case EntryType.NODE_DECOMMISSIONED:
       return { ...base, vclusterId: "" };
     default:
       return base;

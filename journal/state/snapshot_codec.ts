@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import { Map as IMap, OrderedMap } from "immutable";
+import { Map as IMap, OrderedMap, Set as ISet } from "immutable";
 import {
   BootOverlay,
   BootRecord,
@@ -9,14 +9,16 @@ import {
   VClusterPolicy,
 } from "../../shared/proto/gen/pact/config/config.ts";
 import type { ApprovalRecord } from "./approvals.ts";
+import type { EnrollmentBook, NodeEnrollmentRecord } from "./enrollments.ts";
 import { PactError } from "../../shared/errors/mod.ts";
 import type { JournalState, NodeRecord, VClusterRecord } from "./state.ts";
 
 /**
  * Format version of encoded snapshots; bump when the layout changes. 2: nodes
- * carry their boot entries. 3: two-person approvals.
+ * carry their boot entries. 3: two-person approvals. 4: the enrollment
+ * registry and CA.
  */
-const FORMAT = 3;
+const FORMAT = 4;
 
 /** A snapshot written in another format: the journal replays the store instead. */
 export class SnapshotFormatError extends PactError {
@@ -73,6 +75,7 @@ export function encodeSnapshot(state: JournalState): Uint8Array {
       executionError: a.executionError ?? null,
       expectedScopeVersion: a.expectedScopeVersion ?? null,
     })),
+    enrollment: encodeEnrollment(state.enrollment),
   };
   return new TextEncoder().encode(JSON.stringify(doc));
 }
@@ -128,5 +131,36 @@ export function decodeSnapshot(bytes: Uint8Array): JournalState {
     requestIds: OrderedMap(doc.requestIds as [string, number][]),
     entryCounts: IMap(doc.entryCounts as [number, number][]),
     approvals: IMap(approvals.map((a) => [a.approvalId, a])),
+    enrollment: decodeEnrollment(doc.enrollment),
+  };
+}
+
+function encodeEnrollment(book: EnrollmentBook) {
+  return {
+    nodes: [...book.nodes.values()].map((n) => ({
+      ...n,
+      certNotAfterMs: n.certNotAfterMs ?? null,
+      lastSeenMs: n.lastSeenMs ?? null,
+    })),
+    hardwareIndex: [...book.hardwareIndex.entries()],
+    revokedSerials: [...book.revokedSerials],
+    ca: book.ca && { ...book.ca, keyPkcs8: Buffer.from(book.ca.keyPkcs8).toString("base64") },
+  };
+}
+
+// deno-lint-ignore no-explicit-any
+function decodeEnrollment(doc: any): EnrollmentBook {
+  const nodes: NodeEnrollmentRecord[] = (doc.nodes as Record<string, unknown>[]).map((n) => ({
+    ...(n as unknown as NodeEnrollmentRecord),
+    certNotAfterMs: (n["certNotAfterMs"] as number | null) ?? undefined,
+    lastSeenMs: (n["lastSeenMs"] as number | null) ?? undefined,
+  }));
+  return {
+    nodes: IMap(nodes.map((n) => [n.nodeId, n])),
+    hardwareIndex: IMap(doc.hardwareIndex as [string, string][]),
+    revokedSerials: ISet(doc.revokedSerials as string[]),
+    ca: doc.ca
+      ? { ...doc.ca, keyPkcs8: new Uint8Array(Buffer.from(doc.ca.keyPkcs8 as string, "base64")) }
+      : undefined,
   };
 }

@@ -1,5 +1,6 @@
 import { Map as IMap, OrderedMap } from "immutable";
 import type { ApprovalRecord } from "./approvals.ts";
+import { emptyEnrollmentBook, type EnrollmentBook } from "./enrollments.ts";
 import {
   type BootOverlay,
   type BootRecord,
@@ -70,6 +71,8 @@ export interface JournalState {
   readonly entryCounts: IMap<number, number>;
   /** Two-person approvals by id, every status (see approvals.ts). */
   readonly approvals: IMap<string, ApprovalRecord>;
+  /** Node registrations, certificates, revoked serials and the CA (see enrollments.ts). */
+  readonly enrollment: EnrollmentBook;
 }
 
 /** How many idempotency keys the journal remembers. */
@@ -86,6 +89,7 @@ export function emptyState(): JournalState {
     requestIds: OrderedMap(),
     entryCounts: IMap(),
     approvals: IMap(),
+    enrollment: emptyEnrollmentBook(),
   };
 }
 

@@ -12,6 +12,7 @@ import {
   TTL_SECONDS_MIN,
 } from "./limits.ts";
 import { checkApproval } from "./approvals.ts";
+import { checkEnrollmentEntry } from "./enrollments.ts";
 import { PAYLOAD_RULES } from "./payload_rules.ts";
 import type { JournalState } from "./state.ts";
 import { ValidationError } from "./validation_error.ts";
@@ -31,6 +32,7 @@ export function validateEntry(state: JournalState, entry: ConfigEntry): ScopeRef
   checkPayload(entry, type);
   checkEmergency(state, entry, type, scope);
   checkApproval(state, entry);
+  checkEnrollmentEntry(state.enrollment, entry);
   return scope;
 }
 
