@@ -21,7 +21,8 @@ import {
 } from "./drift/evaluator.ts";
 import { rollBack, type RollbackOutcome, StateMemory } from "./drift/rollback.ts";
 import { settingsFromConfig, settingsFromPolicy } from "./drift/policy_settings.ts";
-import type { VClusterPolicy } from "../shared/proto/gen/pact/config/config.ts";
+import { declaredTargets, diffDeclared } from "./drift/declared.ts";
+import type { DeclaredState, VClusterPolicy } from "../shared/proto/gen/pact/config/config.ts";
 import { FileObserver, type Interval, realInterval } from "./observe/file_observer.ts";
 import { ProbeObserver } from "./observe/probe_observer.ts";
 import { NetlinkObserver } from "./observe/netlink_observer.ts";
@@ -38,10 +39,16 @@ export interface NodeAgentOptions {
   readonly host: Host;
   readonly journal: EntrySink;
   readonly clock: Clock;
-  /** Declared files and directories (from the overlay), besides `watch_paths`. */
+  /** Declared files and directories, besides `watch_paths` and the declared state's files. */
   readonly declaredPaths?: readonly string[];
-  /** Declared sysctl keys (from the overlay). */
+  /** Sysctl keys to follow, besides the declared state's. */
   readonly sysctlKeys?: readonly string[];
+  /**
+   * The node's declared state (overlay + node delta). Its files and sysctls
+   * are followed, differences at start are drift, and rollback restores
+   * its content and values. Without it the baseline is the node at start.
+   */
+  readonly declared?: DeclaredState;
   /**
    * Follow `ip monitor` for network changes (real Linux hosts with
    * `netlink_enabled`); the sandbox relies on the periodic probe.
@@ -71,8 +78,17 @@ export class NodeAgent {
   constructor(options: NodeAgentOptions) {
     this.#options = options;
     const { config, host, clock } = options;
-    this.#paths = [...new Set([...config.observer.watchPaths, ...(options.declaredPaths ?? [])])];
-    this.#sysctlKeys = options.sysctlKeys ?? [];
+    const targets = options.declared === undefined
+      ? { files: [], sysctlKeys: [] }
+      : declaredTargets(options.declared);
+    this.#paths = [
+      ...new Set([
+        ...config.observer.watchPaths,
+        ...(options.declaredPaths ?? []),
+        ...targets.files,
+      ]),
+    ];
+    this.#sysctlKeys = [...new Set([...(options.sysctlKeys ?? []), ...targets.sysctlKeys])];
     this.#state = initialState(settingsFromConfig(config));
     const emit = (event: ObserverEvent) => void this.send({ type: "observed", event });
     const interval = options.interval ?? realInterval;
@@ -106,9 +122,17 @@ export class NodeAgent {
 
   /** Remembers the node's state, then starts observers and the expiry tick. */
   async start(): Promise<void> {
-    await this.#memory.capture(this.#options.host, await this.#trackedFiles(), this.#sysctlKeys);
+    const { host, declared, clock } = this.#options;
+    await this.#memory.capture(host, await this.#trackedFiles(), this.#sysctlKeys);
+    if (declared !== undefined) this.#memory.seed(declared);
     await this.#files.start();
     await this.#probes.start();
+    if (declared !== undefined) {
+      for (const event of await diffDeclared(host, declared, clock.now())) {
+        void this.send({ type: "observed", event });
+      }
+      await this.#queue;
+    }
     await this.#netlink?.start();
     this.#stopTick = (this.#options.interval ?? realInterval)(
       () => void this.send({ type: "tick" }),

@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { ManualClock } from "../shared/clock/clock.ts";
 import {
   type ConfigEntry,
+  ConfigState,
+  DeclaredState,
   EntryType,
   VClusterPolicy,
 } from "../shared/proto/gen/pact/config/config.ts";
-import { ConfigState } from "../shared/proto/gen/pact/config/config.ts";
 import { parseAgentConfig } from "./config.ts";
 import { configStateOf } from "./drift/node_state.ts";
 import { type SandboxContents, sandboxHost, writeSandbox } from "./host/sandbox_host.ts";
@@ -154,4 +155,47 @@ Deno.test("NodeAgent follows its vCluster policy: kernel drift auto-converges at
     await agent.observeNow();
     assert.equal(sink.entries.length, 2, "the converge write is not drift");
   }, "observe");
+});
+
+Deno.test("NodeAgent with a declared state shows boot drift and rolls back to the declared values", async () => {
+  const root = await Deno.makeTempDir({ prefix: "pact-agent-declared-" });
+  await writeSandbox(root, {
+    files: { "/etc/motd": "local text\n" },
+    sysctl: { "vm.swappiness": "60" },
+  });
+  const sink = new MemorySink();
+  const clock = new ManualClock();
+  const agent = new NodeAgent({
+    config: parseAgentConfig(
+      `[agent]\nnode_id = "node-1"\nenforcement_mode = "enforce"\n`,
+      "agent.toml",
+      {},
+      () => undefined,
+    ),
+    host: sandboxHost(root),
+    journal: sink,
+    clock,
+    declared: DeclaredState.fromPartial({
+      sysctl: { "vm.swappiness": "10" },
+      files: [{ path: "/etc/motd", content: new TextEncoder().encode("declared text\n") }],
+    }),
+    interval: manualInterval,
+    log: () => {},
+  });
+  try {
+    await agent.start();
+    assert.deepEqual(sink.types(), ["DRIFT_DETECTED", "DRIFT_DETECTED"]);
+    const window = agent.state.window;
+    assert.ok(window.kind === "open");
+    clock.set(window.deadlineMs);
+    await agent.send({ type: "tick" });
+    assert.equal(await Deno.readTextFile(`${root}/proc/sys/vm/swappiness`), "10\n");
+    assert.equal(await Deno.readTextFile(`${root}/etc/motd`), "declared text\n");
+    assert.equal(configStateOf(agent.state), ConfigState.COMMITTED);
+    await agent.observeNow();
+    assert.deepEqual(sink.types(), ["DRIFT_DETECTED", "DRIFT_DETECTED", "ROLLBACK"]);
+  } finally {
+    await agent.stop();
+    await Deno.remove(root, { recursive: true });
+  }
 });

@@ -5,6 +5,7 @@
  * and renewed by each commit. Dimensions the agent cannot restore by itself
  * (mounts, network, services, packages, gpu) are reported, not guessed.
  */
+import type { DeclaredState } from "../../shared/proto/gen/pact/config/config.ts";
 import type { Host } from "../host/host.ts";
 import type { DriftItem } from "./evaluator_types.ts";
 
@@ -29,6 +30,17 @@ export class StateMemory {
       this.#files.set(path, data);
     }
     for (const key of sysctlKeys) this.#sysctl.set(key, await host.sysctl.get(key));
+  }
+
+  /**
+   * Takes the declared content and values as what a rollback restores
+   * (files whose content the overlay does not carry keep what was captured).
+   */
+  seed(declared: DeclaredState): void {
+    for (const file of declared.files) {
+      if (file.content.length > 0) this.#files.set(file.path, file.content);
+    }
+    for (const [key, value] of Object.entries(declared.sysctl)) this.#sysctl.set(key, value);
   }
 
   /** Remembers the drifted keys' current state, as a commit accepts it. */
