@@ -388,7 +388,7 @@ async function caKeyOf(journal: JournalProcess): Promise<Uint8Array> {
   }
 }
 
-Deno.test("enrollment: Enroll is rate-limited and refusals are counted", async () => {
+Deno.test("enrollment: Enroll is rate-limited and refusals are counted; pact node import", async () => {
   const journal = await JournalProcess.start({
     env: { PACT_ENROLLMENT_RATE_LIMIT_PER_MINUTE: "3" },
   });
@@ -407,6 +407,19 @@ Deno.test("enrollment: Enroll is rate-limited and refusals are counted", async (
       "RATE_LIMITED",
     ]);
     assert.match(await metric(journal, "pact_enrollment_rate_limited_total"), / 2$/);
+    const file = `${journal.dataDir}/rack.csv`;
+    await Deno.writeTextFile(
+      file,
+      `node_id,hardware_id,vcluster\nr1,52:54:00:00:10:01,ml\nr2,52:54:00:00:10:02,\nr3,${MAC1},\n`,
+    );
+    const env = await adminEnv(journal);
+    const first = await runPact(["node", "import", file, "--json"], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(JSON.parse(first.stdout).succeeded, 3);
+    const again = await runPact(["node", "import", file], env);
+    assert.equal(again.code, 1, "re-importing reports each node as already registered");
+    assert.match(again.stdout, /Imported 0 nodes, 3 failed/);
+    assert.match(again.stdout, /r1: FAILED: Node r1 is already registered/);
   } finally {
     node.close();
     await journal.dispose();
