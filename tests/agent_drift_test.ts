@@ -177,3 +177,85 @@ Deno.test("NodeAgent queues drift on disk while the journal is down and replays 
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("Two agents in their own sandboxes journal drift on the right node", async () => {
+  const journal = await JournalProcess.start();
+  const roots: string[] = [];
+  const agents: NodeAgent[] = [];
+  const clients: JournalClient[] = [];
+  const admin = new JournalClient({
+    endpoint: journal.endpoint,
+    token: await journal.token(),
+    timeoutSeconds: 5,
+  });
+  try {
+    for (const node of ["node-a", "node-b"]) {
+      const root = await Deno.makeTempDir({ prefix: `pact-${node}-` });
+      roots.push(root);
+      await writeSandbox(root, {
+        files: { "/etc/app.conf": "x\n" },
+        sysctl: { "vm.swappiness": "60" },
+      });
+      const client = new JournalClient({
+        endpoint: journal.endpoint,
+        token: await journal.token("pact-service-agent", node, "agent"),
+        timeoutSeconds: 5,
+      });
+      clients.push(client);
+      const agent = new NodeAgent({
+        config: parseAgentConfig(
+          `[agent]\nnode_id = "${node}"\nenforcement_mode = "enforce"\n` +
+            `[agent.observer]\nwatch_paths = ["/etc/app.conf"]\nprobe_interval_seconds = 0.2\n`,
+          "agent.toml",
+          {},
+          () => undefined,
+        ),
+        host: sandboxHost(root),
+        journal: new JournalEntrySink(client),
+        clock: systemClock,
+        sysctlKeys: ["vm.swappiness"],
+        log: () => {},
+      });
+      await agent.start();
+      agents.push(agent);
+    }
+    const changedAt = Date.now();
+    await Deno.writeTextFile(`${roots[0]}/etc/app.conf`, "changed on a\n");
+    await Deno.writeTextFile(`${roots[1]}/proc/sys/vm/swappiness`, "5\n");
+    const driftOf = (node: string) =>
+      admin.listEntries({
+        scope: toProtoScope({ kind: "node", id: node }),
+        entryTypes: [EntryType.DRIFT_DETECTED],
+      });
+    let a = await driftOf("node-a");
+    let b = await driftOf("node-b");
+    while ((a.length < 1 || b.length < 1) && Date.now() - changedAt < 5_000) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      [a, b] = [await driftOf("node-a"), await driftOf("node-b")];
+    }
+    assert.ok(Date.now() - changedAt < 1_000, `took ${Date.now() - changedAt} ms`);
+    assert.deepEqual(
+      a.map((e) => e.payload?.$case === "stateDelta" && e.payload.value.files[0]?.path),
+      ["/etc/app.conf"],
+      "node-a saw only its file change",
+    );
+    assert.deepEqual(
+      b.map((e) => e.payload?.$case === "stateDelta" && e.payload.value.kernel[0]?.key),
+      ["vm.swappiness"],
+      "node-b saw only its sysctl change",
+    );
+    assert.equal(a[0]?.author?.principal, "node-a");
+    assert.equal(b[0]?.author?.principal, "node-b");
+    // Each window has the formula's length for its own drift: file weight 1, kernel weight 2.
+    const [windowA, windowB] = agents.map((agent) => agent.state.window);
+    assert.ok(windowA?.kind === "open" && windowB?.kind === "open");
+    assert.equal(windowA.deadlineMs - windowA.openedAtMs, 300_000, "900 / (1 + 1 * 2)");
+    assert.equal(windowB.deadlineMs - windowB.openedAtMs, 180_000, "900 / (1 + 2 * 2)");
+  } finally {
+    for (const agent of agents) await agent.stop();
+    for (const client of clients) client.close();
+    admin.close();
+    await journal.dispose();
+    for (const root of roots) await Deno.remove(root, { recursive: true });
+  }
+});
