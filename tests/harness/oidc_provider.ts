@@ -8,8 +8,19 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import * as jose from "jose";
-// @ts-types="npm:@types/oidc-provider@9.12.1"
-import Provider, { type Configuration, type KoaContextWithOIDC } from "oidc-provider";
+import ProviderModule from "oidc-provider";
+import type {
+  OidcClient,
+  OidcContext,
+  OidcProvider,
+  OidcToken,
+  ProviderClass,
+} from "./_oidc_types.ts";
+
+// @types/oidc-provider drags @types/node into the whole type check, which
+// breaks Deno's own Node typings elsewhere: the few members used here are
+// typed by hand instead.
+const Provider = ProviderModule as unknown as ProviderClass;
 
 /** A user who can log in through the scripted browser. */
 export interface OidcUser {
@@ -76,12 +87,12 @@ export class OidcTestProvider {
     reusedRefreshTokens: 0,
   };
   readonly #server: Server;
-  readonly #provider: Provider;
+  readonly #provider: OidcProvider;
   readonly #signingKeys: Record<"RS256" | "ES256", SigningKey>;
 
   private constructor(
     server: Server,
-    provider: Provider,
+    provider: OidcProvider,
     issuer: string,
     options: Required<Pick<OidcProviderOptions, "audience" | "cliClientId">>,
     signingKeys: Record<"RS256" | "ES256", SigningKey>,
@@ -119,7 +130,7 @@ export class OidcTestProvider {
           : { pact_principal_type: subject.principalType }),
       };
 
-    const configuration: Configuration = {
+    const configuration = {
       clients: [
         {
           client_id: cliClientId,
@@ -141,13 +152,15 @@ export class OidcTestProvider {
       ],
       jwks: { keys: [rsa.jwk, ec.jwk] },
       cookies: { keys: ["pact-test-cookie-key"] },
-      findAccount: (_ctx, id) =>
+      findAccount: (_ctx: OidcContext, id: string) =>
         users[id] === undefined ? undefined : {
           accountId: id,
           claims: () => ({ sub: id, name: id }),
         },
       claims: { openid: ["sub"], profile: ["name"] },
-      interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+      interactions: {
+        url: (_ctx: OidcContext, interaction: { uid: string }) => `/interaction/${interaction.uid}`,
+      },
       features: {
         devInteractions: { enabled: false },
         clientCredentials: { enabled: true },
@@ -155,8 +168,8 @@ export class OidcTestProvider {
         deviceFlow: {
           enabled: true,
           successSource: deviceSuccessPage,
-          userCodeInputSource: (ctx, form) => void (ctx.body = form),
-          userCodeConfirmSource: (ctx, form) => void (ctx.body = form),
+          userCodeInputSource: (ctx: OidcContext, form: string) => void (ctx.body = form),
+          userCodeConfirmSource: (ctx: OidcContext, form: string) => void (ctx.body = form),
         },
         resourceIndicators: {
           enabled: true,
@@ -181,10 +194,11 @@ export class OidcTestProvider {
         Grant: 86_400,
         Session: 86_400,
       },
-      issueRefreshToken: (_ctx, client) => client.grantTypeAllowed("refresh_token"),
+      issueRefreshToken: (_ctx: OidcContext, client: OidcClient) =>
+        client.grantTypeAllowed("refresh_token"),
       expiresWithSession: () => false,
-      extraTokenClaims: (_ctx, token) => {
-        const accountId = "accountId" in token ? token.accountId : undefined;
+      extraTokenClaims: (_ctx: OidcContext, token: OidcToken) => {
+        const accountId = token.accountId;
         return claimsOf(accountId ? users[accountId] : services[token.clientId ?? ""]);
       },
       pkce: { required: () => true },
@@ -196,13 +210,13 @@ export class OidcTestProvider {
       RS256: { kid: rsa.jwk.kid, key: rsa.key },
       ES256: { kid: ec.jwk.kid, key: ec.key },
     });
-    provider.on("grant.success", (ctx: KoaContextWithOIDC) => {
+    provider.on("grant.success", (ctx: OidcContext) => {
       counts(harness.counts.grants, String(ctx.oidc.params?.["grant_type"] ?? "unknown"));
     });
-    provider.on("grant.error", (_ctx: KoaContextWithOIDC, err: { error?: string }) => {
+    provider.on("grant.error", (_ctx: OidcContext, err: { error?: string }) => {
       counts(harness.counts.grantErrors, err.error ?? "unknown");
     });
-    provider.on("grant.revoked", (ctx: KoaContextWithOIDC) => {
+    provider.on("grant.revoked", (ctx: OidcContext) => {
       // Revoked at the revocation endpoint, or by the token endpoint when a
       // rotated refresh token was presented twice (reuse detection).
       if (ctx.oidc.route === "revocation") harness.counts.revocations++;
@@ -371,7 +385,7 @@ async function privateJwk(alg: "RS256" | "ES256", kid: string) {
   return { jwk, key: privateKey };
 }
 
-function deviceSuccessPage(ctx: KoaContextWithOIDC): void {
+function deviceSuccessPage(ctx: OidcContext): void {
   ctx.body = "<p id=device-success>Signed in: return to your terminal</p>";
 }
 
