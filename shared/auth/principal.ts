@@ -6,8 +6,13 @@ export interface Principal {
   /** The token's `sub`: an email or a service-account name. */
   readonly principal: string;
   readonly principalType: PrincipalType;
-  /** The pact role, from `pact_role` (or the first `pact-` entry of `groups`). */
+  /**
+   * The pact role: `pact_role`, else the most privileged `groups` entry
+   * named like a pact role (e.g. `pact-ops-ml`).
+   */
   readonly role: string;
+  /** Every pact role of the token, `role` first; present only when there are several. */
+  readonly roles?: readonly string[];
 }
 
 /** Maps the claim value to a principal type; anything unknown is human. */
