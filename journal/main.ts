@@ -95,7 +95,7 @@ async function serve(flags: JournalFlags): Promise<void> {
   const http = startTelemetryServer(config.metricsListen, {
     ...deps,
     prometheusEnabled: config.prometheusEnabled,
-    discovery: config.discovery,
+    discovery: { ...config.discovery, issuer: config.auth.issuer, audience: config.auth.audience },
   });
   log.info(
     "pact-journal {version} ready: gRPC on {grpc}, HTTP on {http}, store {store} ({entries} entries)",

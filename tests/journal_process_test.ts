@@ -56,6 +56,8 @@ Deno.test("pact-journal serves /health, /metrics and /auth/discovery without a t
       idp_url: "https://idp.example.org/realms/hpc",
       client_id: "pact",
       scopes: ["openid", "profile"],
+      issuer: "https://idp.test.pact",
+      audience: "pact-cli",
     });
 
     const missing = await fetch(`${journal.httpUrl}/nope`);

@@ -8,9 +8,21 @@ export interface TelemetryDeps {
   readonly journal: Journal;
   readonly metrics: JournalMetrics;
   readonly prometheusEnabled: boolean;
-  readonly discovery: { readonly idpUrl: string; readonly clientId: string };
+  readonly discovery: DiscoverySettings;
   readonly nodeId: string;
   readonly version: string;
+}
+
+/** What `/auth/discovery` tells the CLI (PACT_IDP_URL, PACT_CLIENT_ID, PACT_OIDC_*). */
+export interface DiscoverySettings {
+  /** Where the IdP's `/.well-known/openid-configuration` lives; empty: the issuer. */
+  readonly idpUrl: string;
+  /** The CLI's OAuth client at the IdP. */
+  readonly clientId: string;
+  /** The `iss` the journal accepts. */
+  readonly issuer?: string;
+  /** The `aud` the journal accepts. */
+  readonly audience?: string;
 }
 
 /** The running HTTP server. */
@@ -42,13 +54,23 @@ export async function handleTelemetry(request: Request, deps: TelemetryDeps): Pr
         headers: { "content-type": deps.metrics.registry.contentType },
       });
     case "/auth/discovery":
-      return Response.json({
-        idp_url: deps.discovery.idpUrl,
-        client_id: deps.discovery.clientId,
-        scopes: ["openid", "profile"],
-      });
+      return Response.json(discoveryDocument(deps.discovery));
   }
   return new Response("Not found\n", { status: 404 });
+}
+
+/**
+ * The public login hints (PAuth3): where the IdP is, the CLI's client id,
+ * and the issuer and audience tokens must carry to be accepted here.
+ */
+export function discoveryDocument(discovery: DiscoverySettings): Record<string, unknown> {
+  return {
+    idp_url: discovery.idpUrl || discovery.issuer || "",
+    client_id: discovery.clientId,
+    scopes: ["openid", "profile"],
+    ...(discovery.issuer === undefined ? {} : { issuer: discovery.issuer }),
+    ...(discovery.audience === undefined ? {} : { audience: discovery.audience }),
+  };
 }
 
 /** Starts the telemetry HTTP server on `listen`. */
