@@ -84,5 +84,24 @@ function renderNode(node: NodeView): string {
       ["Node deltas", `${node.committed_deltas} committed, not promoted`],
       ["Drift events", String(node.drift_events)],
       ["Emergency", emergency],
-    ]);
+      ...(node.last_boot ? [["Last boot", bootLine(node.last_boot)] as const] : []),
+    ]) + (node.last_boot ? bootPhases(node.last_boot) : "");
+}
+
+function bootLine(boot: NonNullable<NodeView["last_boot"]>): string {
+  const failed = boot.phases.find((p) => !p.ok);
+  const outcome = failed
+    ? `FAILED in ${failed.name} after ${boot.total_ms} ms`
+    : `ready in ${boot.total_ms} ms`;
+  return `${outcome}, ${
+    boot.from_cache ? "FROM CACHED CONFIG (journal unreachable)" : "config from the journal"
+  }` +
+    `, overlay seq:${boot.overlay_version}`;
+}
+
+function bootPhases(boot: NonNullable<NodeView["last_boot"]>): string {
+  return renderTable(
+    ["PHASE", "MS", "OK", "DETAIL"],
+    boot.phases.map((p) => [p.name, String(p.duration_ms), p.ok ? "ok" : "FAILED", p.detail]),
+  );
 }

@@ -3,6 +3,7 @@
  * prints them as tables or JSON and the MCP server returns them as tool output.
  */
 import {
+  type BootRecord,
   type ConfigEntry,
   ConfigState,
   type NodeState,
@@ -53,6 +54,21 @@ export interface NodeView {
     readonly expires_at: string | undefined;
     readonly start_sequence: number;
   } | null;
+  /** The node's latest boot as its agent journaled it; absent before the first. */
+  readonly last_boot?: BootView;
+}
+
+/** One boot of a node: each phase with its duration and outcome (BOOT_CONFIG). */
+export interface BootView {
+  readonly total_ms: number;
+  readonly from_cache: boolean;
+  readonly overlay_version: number;
+  readonly phases: readonly {
+    readonly name: string;
+    readonly duration_ms: number;
+    readonly ok: boolean;
+    readonly detail: string;
+  }[];
 }
 
 /** Facts about the journal serving the call. */
@@ -128,6 +144,21 @@ export function nodeView(node: NodeState): NodeView {
         start_sequence: node.emergency.startSequence,
       }
       : null,
+    ...(node.lastBoot ? { last_boot: bootView(node.lastBoot) } : {}),
+  };
+}
+
+export function bootView(boot: BootRecord): BootView {
+  return {
+    total_ms: boot.totalMs,
+    from_cache: boot.fromCache,
+    overlay_version: boot.overlayVersion,
+    phases: boot.phases.map((p) => ({
+      name: p.name,
+      duration_ms: p.durationMs,
+      ok: p.ok,
+      detail: p.detail,
+    })),
   };
 }
 

@@ -1,0 +1,232 @@
+/**
+ * The boot sequence (reference §2.2, §2.14): load config → identity →
+ * pull config from the journal (or the cache) → apply sysctl, modules,
+ * mounts, files, network → start services in dependency order → capability
+ * report → readiness signal. Each phase is timed; the first failure stops
+ * the boot (BootFailed) with the phases that ran.
+ */
+import type { Clock } from "../../shared/clock/clock.ts";
+import { formatHostPort } from "../../shared/config/listen_address.ts";
+import type {
+  BootRecord,
+  DeclaredState,
+  VClusterPolicy,
+} from "../../shared/proto/gen/pact/config/config.ts";
+import type { AgentConfig } from "../config.ts";
+import type { Host } from "../host/host.ts";
+import type { CgroupPort } from "../supervisor/cgroup.ts";
+import type { ServiceEventSink } from "../supervisor/events.ts";
+import type { ProcessSpawner } from "../supervisor/process.ts";
+import type { ServiceManager } from "../supervisor/service_manager.ts";
+import type { Timers } from "../supervisor/timers.ts";
+import { applyDeclared, describeApply, effectiveState } from "./apply_config.ts";
+import { BootError } from "./boot_error.ts";
+import { PhaseRunner } from "./boot_phases.ts";
+import type { BootConfig } from "./boot_config.ts";
+import { type CapabilitySources, minimalCapability, writeCapability } from "./capability_stub.ts";
+import { ConfigCache } from "./config_cache.ts";
+import { type JournalTls, pullBootConfig } from "./config_stream.ts";
+import type { NodeAppliers } from "./node_appliers.ts";
+import { startServices } from "./start_services.ts";
+
+/** Everything the boot needs; `run_boot.ts` wires the real adapters. */
+export interface BootOptions {
+  readonly loadConfig: () => Promise<AgentConfig>;
+  /** The agent's bearer token (role pact-service-agent); undefined: none configured. */
+  readonly token: string | undefined;
+  readonly hostOf: (config: AgentConfig) => Host;
+  readonly appliersOf: (config: AgentConfig, host: Host) => NodeAppliers;
+  /** Cgroup port for the supervisor; undefined runs services in the agent's cgroup. */
+  readonly cgroupsOf: (config: AgentConfig) => Promise<CgroupPort | undefined>;
+  readonly readTls: (config: AgentConfig) => Promise<JournalTls | undefined>;
+  /** Node path of the agent's state directory (the config cache lives there). */
+  readonly stateDir: string;
+  /** Node path of the readiness file. */
+  readonly readyPath: string;
+  /** Node path of the supervised services' logs. */
+  readonly logDir: string;
+  /** How long to look for a journal before falling back to the cache. */
+  readonly journalWaitMs: number;
+  readonly attemptTimeoutMs: number;
+  readonly spawner: ProcessSpawner;
+  readonly timers: Timers;
+  readonly clock: Clock;
+  /** Monotonic ms (performance.now) and when the agent process started on that scale. */
+  readonly monotonic: () => number;
+  readonly startedMs: number;
+  readonly capabilitySources: CapabilitySources;
+  readonly onServiceEvent: ServiceEventSink;
+  readonly log: (line: string) => void;
+}
+
+/** A node that reached readiness. */
+export interface BootResult {
+  readonly config: AgentConfig;
+  readonly host: Host;
+  readonly declared: DeclaredState;
+  readonly policy: VClusterPolicy | undefined;
+  readonly services: ServiceManager;
+  readonly record: BootRecord;
+  /** Where the config came from, in words. */
+  readonly source: string;
+}
+
+/** Runs every phase; throws BootFailed (with the record so far) when one fails. */
+export async function bootNode(options: BootOptions): Promise<BootResult> {
+  const { log } = options;
+  const phases = new PhaseRunner(options.monotonic, (phase) =>
+    log(
+      `boot: ${phase.ok ? "ok  " : "FAIL"} ${phase.name.padEnd(14)} ${
+        String(phase.durationMs).padStart(5)
+      } ms  ${phase.detail}`,
+    ), options.startedMs);
+  let services: ServiceManager | undefined;
+  try {
+    const config = await phases.run("load_config", async () => {
+      const config = await options.loadConfig();
+      return {
+        value: config,
+        detail: `${config.configPath}: node ${config.nodeId}, vCluster ${
+          config.vcluster ?? "(from the journal)"
+        }, ${config.journal.endpoints.length} journal endpoint(s), host ${config.hostRoot}`,
+      };
+    });
+    await phases.run("identity", () =>
+      Promise.resolve({
+        value: undefined,
+        detail: config.enrollment === undefined
+          ? "skipped: no enrollment configured"
+          : "skipped: enrollment is configured but not built into the boot yet",
+      }));
+    const host = options.hostOf(config);
+    const cache = new ConfigCache(host.files, options.stateDir);
+    const pulled = await phases.run("pull_config", () => pull(options, config, cache));
+    phases.fromCache = pulled.fromCache;
+    phases.overlayVersion = pulled.config.complete.baseVersion;
+    const declared = effectiveState(pulled.config);
+    await phases.run("apply_config", async () => {
+      const summary = await applyDeclared(declared, host, options.appliersOf(config, host));
+      return { value: undefined, detail: describeApply(summary) };
+    });
+    services = await phases.run("start_services", async () => {
+      const started = await startServices(declared, config, host, options);
+      services = started.manager;
+      return { value: started.manager, detail: started.detail };
+    });
+    await phases.run("capability", async () => {
+      const report = await minimalCapability(
+        config.nodeId,
+        options.clock.now(),
+        options.capabilitySources,
+      );
+      return {
+        value: undefined,
+        detail: await writeCapability(host.files, config.capability.manifestPath, report),
+      };
+    });
+    await phases.run("ready", async () => {
+      await host.files.write(
+        options.readyPath,
+        new TextEncoder().encode(`${config.nodeId}\n`),
+        0o644,
+      );
+      return { value: undefined, detail: `wrote ${options.readyPath}` };
+    });
+    return {
+      config,
+      host,
+      declared,
+      policy: pulled.config.complete.policy,
+      services: services!,
+      record: phases.record(),
+      source: pulled.source,
+    };
+  } catch (err) {
+    await services?.stopAll().catch(() => {});
+    throw err;
+  }
+}
+
+interface PullResult {
+  readonly config: BootConfig;
+  readonly fromCache: boolean;
+  readonly source: string;
+}
+
+/** The pull_config phase: the journal, else the cache when no journal answered. */
+async function pull(
+  options: BootOptions,
+  config: AgentConfig,
+  cache: ConfigCache,
+): Promise<{ value: PullResult; detail: string }> {
+  if (options.token === undefined) {
+    throw new BootError(
+      "JOURNAL_REFUSED",
+      "UNAUTHENTICATED",
+      "No agent token: set PACT_AGENT_TOKEN (or --token-file) to a pact-service-agent token",
+    );
+  }
+  // A cache that cannot be read is reported, not used; the journal may still answer.
+  let cached: Awaited<ReturnType<ConfigCache["load"]>>;
+  let cacheProblem: string | undefined;
+  try {
+    cached = await cache.load(config.nodeId);
+  } catch (err) {
+    cacheProblem = (err as Error).message;
+    options.log(`boot: ${cacheProblem}`);
+  }
+  const endpoints = config.journal.endpoints.map(formatHostPort);
+  try {
+    const pulled = await pullBootConfig({
+      endpoints,
+      token: options.token,
+      tls: await options.readTls(config),
+      nodeId: config.nodeId,
+      vclusterId: config.vcluster ?? "",
+      lastKnownVersion: cached?.config.complete.configVersion,
+      waitMs: options.journalWaitMs,
+      attemptTimeoutMs: options.attemptTimeoutMs,
+      log: options.log,
+    });
+    const complete = pulled.config.complete;
+    if (complete.unchanged && cached !== undefined) {
+      // Same config as cached; the completion carries the current policy.
+      const current = { ...complete, unchanged: false };
+      const messages = [
+        ...cached.config.messages.slice(0, -1),
+        { chunk: { $case: "complete" as const, value: current } },
+      ];
+      const merged = { ...cached.config, messages, complete: current };
+      await cache.save(merged, config.nodeId, pulled.endpoint, options.clock.now());
+      return {
+        value: { config: merged, fromCache: false, source: `journal ${pulled.endpoint}` },
+        detail:
+          `journal ${pulled.endpoint}: unchanged since cached version ${cached.config.complete.configVersion} (${pulled.attempts} attempt(s))`,
+      };
+    }
+    await cache.save(pulled.config, config.nodeId, pulled.endpoint, options.clock.now());
+    return {
+      value: { config: pulled.config, fromCache: false, source: `journal ${pulled.endpoint}` },
+      detail: `journal ${pulled.endpoint}: vCluster ${
+        complete.vclusterId || "(none)"
+      }, version ${complete.configVersion} (overlay ${complete.baseVersion}, node ${complete.nodeVersion}, ${pulled.config.nodeDelta.length} delta entries), ${pulled.attempts} attempt(s); cached`,
+    };
+  } catch (err) {
+    if (!(err instanceof BootError) || err.reason !== "JOURNAL_UNREACHABLE") throw err;
+    if (cached === undefined) {
+      throw new BootError(
+        "NO_CONFIG",
+        "UNAVAILABLE",
+        `Cannot boot: ${err.message}; and ${
+          cacheProblem ?? `no cached config at ${cache.path} (first boot)`
+        }`,
+      );
+    }
+    const complete = cached.config.complete;
+    return {
+      value: { config: cached.config, fromCache: true, source: `cache ${cached.path}` },
+      detail:
+        `FROM CACHE (no journal reachable within ${options.journalWaitMs} ms): ${cached.path}, version ${complete.configVersion} from ${cached.endpoint} at ${cached.savedAt}`,
+    };
+  }
+}
