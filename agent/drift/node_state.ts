@@ -9,7 +9,7 @@ import type { EvaluatorState } from "./evaluator_types.ts";
 export function configStateOf(state: EvaluatorState): ConfigState {
   if (state.emergency !== undefined) return ConfigState.EMERGENCY;
   if (state.settings.mode === "observe") return ConfigState.OBSERVE_ONLY;
-  if (state.drift.size > 0 || state.vector !== undefined && hasDrift(state)) {
+  if (state.drift.size > 0 || hasDrift(state)) {
     return ConfigState.DRIFTED;
   }
   return ConfigState.COMMITTED;
