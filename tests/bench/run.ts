@@ -7,11 +7,13 @@
  *
  * Flags: --quick (small counts, for smoke runs); --phases=local,quorum-writes,
  * boot,failover (default all), --quorum (the quorum phases only),
- * --no-quorum (the single-node phases only); --n=, --m=, --k=,
+ * --no-quorum (the single-node phases only); --phases=agent-boot (agent start → ready,
+ * --agent-boot-runs=N); --n=, --m=, --k=,
  * --sqlite-rows=, --boot-agents=1000,10000, --boot-variants=journal-1,..., --subscribers=
  * (override counts).
  */
 import { JournalProcess } from "../harness/journal_process.ts";
+import { agentBootBench, type AgentBootResults, renderAgentBoot } from "./agent_boot.ts";
 import { BOOT_VARIANTS, type BootVariant } from "./boot_storm.ts";
 import { etcdAvailable } from "../harness/journal_quorum.ts";
 import { ROOT } from "../harness/paths.ts";
@@ -105,9 +107,11 @@ const QUICK: Counts = {
   quorum: QUORUM_QUICK,
 };
 
-/** Every phase: the single-node ones ("local") and the quorum's. */
-type Phase = "local" | QuorumPhase;
-const PHASES: readonly Phase[] = ["local", ...QUORUM_PHASES];
+/** Every phase: the single-node ones ("local"), the quorum's, and the agent's boot. */
+type Phase = "local" | QuorumPhase | "agent-boot";
+const PHASES: readonly Phase[] = ["local", ...QUORUM_PHASES, "agent-boot"];
+/** Agent boots timed by the agent-boot phase (--agent-boot-runs=N overrides). */
+const AGENT_BOOT_RUNS = 20;
 
 /** The phases to run: --phases=, or --quorum / --no-quorum; default all. */
 export function parsePhases(args: readonly string[]): ReadonlySet<Phase> {
@@ -152,7 +156,7 @@ export function parseCounts(args: readonly string[]): Counts {
   };
   for (const arg of args) {
     if (arg === "--quick" || arg === "--quorum" || arg === "--no-quorum") continue;
-    if (arg.startsWith("--phases=")) continue;
+    if (arg.startsWith("--phases=") || arg.startsWith("--agent-boot-runs=")) continue;
     const [flag, value] = arg.split("=", 2);
     if (flag === "--boot-variants") {
       counts = withBootVariants(counts, arg, value ?? "");
@@ -201,6 +205,28 @@ function invalid(arg: string): Error {
  * full run keeps them apart so that neither disturbs the other's figures.
  */
 async function bench(
+  counts: Counts,
+  phases: ReadonlySet<Phase>,
+  quick: boolean,
+): Promise<BenchResults & { agentBoot?: AgentBootResults }> {
+  const results = await journalBench(counts, phases, quick);
+  if (!phases.has("agent-boot")) return results;
+  const runs = agentBootRuns(Deno.args, quick);
+  log(`agent-boot: ${runs} boots of a sandbox node with 5 services, then idle usage`);
+  return { ...results, agentBoot: await agentBootBench(runs, log) };
+}
+
+/** --agent-boot-runs=N, else 3 for --quick and AGENT_BOOT_RUNS otherwise. */
+function agentBootRuns(args: readonly string[], quick: boolean): number {
+  const arg = args.find((a) => a.startsWith("--agent-boot-runs="));
+  if (arg === undefined) return quick ? 3 : AGENT_BOOT_RUNS;
+  const runs = Number(arg.slice("--agent-boot-runs=".length));
+  if (!Number.isInteger(runs) || runs < 1) throw invalid(arg);
+  return runs;
+}
+
+/** The journal phases (local and quorum) that `phases` selects. */
+async function journalBench(
   counts: Counts,
   phases: ReadonlySet<Phase>,
   quick: boolean,
@@ -296,7 +322,7 @@ async function writeJson(
   file: string,
   counts: Counts,
   phases: ReadonlySet<Phase>,
-  results: BenchResults,
+  results: BenchResults & { agentBoot?: AgentBootResults },
 ): Promise<void> {
   const document = {
     date: new Date().toISOString(),
@@ -327,6 +353,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const results = await bench(counts, phases, Deno.args.includes("--quick"));
   console.log(renderReport(results));
+  if (results.agentBoot) console.log(`\n${renderAgentBoot(results.agentBoot)}`);
   const file = resultsFile(Deno.args);
   await writeJson(file, counts, phases, results);
   log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${file}`);
