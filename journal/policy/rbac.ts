@@ -52,7 +52,10 @@ export function evaluateRbac(request: RbacRequest): RbacDecision {
     case "service-agent":
       if (isRead(action)) return allow("service-agent");
       if (action === "record" && target.scope.kind === "node") return allow("service-agent");
-      return deny("agents may only record node-scoped events");
+      // The agent's own enforcement: rolling a node back when its commit
+      // window expires (an operator's rollback is authorized as the operator).
+      if (action === "rollback" && target.scope.kind === "node") return allow("service-agent");
+      return deny("agents may only record node-scoped events and roll their node back");
     case "service-ai":
       if (isRead(action)) return allow("service-ai");
       if (action === "exec" && request.policy.aiExecAllowed) return allow("service-ai:ai_exec");

@@ -75,6 +75,7 @@ const MATRIX: Record<string, Partial<Record<Action, [string, string]>>> = {
   agent: {
     status: ["allow", "allow"],
     record: ["allow", "allow"],
+    rollback: ["allow", "allow"],
     commit: ["deny", "deny"],
     emergency_start: ["deny", "deny"],
   },
