@@ -1,4 +1,5 @@
 import { PactError } from "../shared/errors/mod.ts";
+import type { TokenCache } from "./auth/token_cache.ts";
 import type { JournalApi } from "./ops/journal_port.ts";
 import {
   type GlobalFlags,
@@ -39,10 +40,33 @@ export class CliContext {
     return this.#settings;
   }
 
-  /** A client for the journal; fails with exit code 2 when no token is configured. */
+  /** One environment variable, from the injected sources. */
+  env(name: string): string | undefined {
+    return this.#sources.env(name);
+  }
+
+  /** The token cache of `pact login` in the config directory. */
+  async tokenCache(): Promise<TokenCache> {
+    const settings = await this.settings();
+    const { TokenCache, permissionMode } = await import("./auth/token_cache.ts");
+    return new TokenCache(
+      settings.configDir,
+      permissionMode(settings.tokenCachePermissions),
+      (text) => this.io.err(`${text}\n`),
+    );
+  }
+
+  /**
+   * A client for the journal. The token is --token, PACT_TOKEN, cli.toml or
+   * the token file, else the session `pact login` cached for the endpoint
+   * (the cache's default server when no endpoint was given), refreshed
+   * silently; without any, it fails with exit code 2.
+   */
   async journal(): Promise<JournalApi> {
     const settings = await this.settings();
-    if (!settings.token) {
+    let { endpoint, token } = settings;
+    if (!token) ({ endpoint, token } = await this.#cachedSession(settings));
+    if (!token) {
       throw new PactError(
         "UNAUTHENTICATED",
         "Not authenticated: run `pact login`, set PACT_TOKEN, or pass --token",
@@ -50,12 +74,30 @@ export class CliContext {
     }
     const { JournalClient } = await import("./client/journal_client.ts");
     const client = new JournalClient({
-      endpoint: settings.endpoint,
-      token: settings.token,
+      endpoint,
+      token,
       timeoutSeconds: settings.timeoutSeconds,
     });
     this.#journal = client;
     return client;
+  }
+
+  async #cachedSession(settings: Settings): Promise<{ endpoint: string; token?: string }> {
+    const cache = await this.tokenCache();
+    const { serverKey } = await import("./auth/token_cache.ts");
+    const { accessToken, defaultServer } = await import("./auth/session.ts");
+    const endpoint = settings.endpointExplicit
+      ? settings.endpoint
+      : (await defaultServer(cache)) ?? settings.endpoint;
+    const secret = this.env("PACT_CLIENT_SECRET");
+    const clientId = this.env("PACT_CLIENT_ID");
+    const token = await accessToken(serverKey(endpoint), {
+      cache,
+      http: fetch,
+      nowSeconds: () => Math.floor(Date.now() / 1000),
+      clientCredentials: secret && clientId ? { clientId, clientSecret: secret } : undefined,
+    });
+    return token === undefined ? { endpoint } : { endpoint, token };
   }
 
   /** Prints `data` as JSON, or as `text(data)` in text mode. */

@@ -8,6 +8,7 @@ import { groupCommand } from "./commands/group.ts";
 import { commitCommand } from "./commands/commit.ts";
 import { completionsCommand } from "./commands/completions.ts";
 import { logCommand } from "./commands/log.ts";
+import { loginCommand, logoutCommand } from "./commands/login.ts";
 import { enrollCommand, nodeCommand } from "./commands/node.ts";
 import { statusCommand } from "./commands/status.ts";
 import { watchCommand } from "./commands/watch.ts";
@@ -39,7 +40,10 @@ export function buildProgram(ctx: CliContext): Command {
     .helpCommand(false)
     .showHelpAfterError("(run pact --help for usage)")
     .option("--endpoint <url>", "journal endpoint, e.g. http://journal-1:9443")
-    .option("--token <token>", "bearer token (default: PACT_TOKEN or ~/.config/pact/token)")
+    .option(
+      "--token <token>",
+      "bearer token (default: PACT_TOKEN, ~/.config/pact/token, then pact login's cache)",
+    )
     .option("--vcluster <name>", "vCluster to act on by default")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]))
     .option("--json", "same as --output json")
@@ -58,6 +62,8 @@ export function buildProgram(ctx: CliContext): Command {
     approveCommand(ctx),
     enrollCommand(ctx),
     nodeCommand(ctx),
+    loginCommand(ctx),
+    logoutCommand(ctx),
     completionsCommand(ctx, () => program as unknown as Command),
   ];
   for (const command of commands) {

@@ -17,12 +17,18 @@ export interface GlobalFlags {
 /** The CLI's settings after flags, environment, cli.toml and defaults are merged. */
 export interface Settings {
   readonly endpoint: string;
-  /** Undefined when no source gave a token; commands that need one fail with exit 2. */
+  /** True when a flag, PACT_ENDPOINT or cli.toml named the endpoint (else the cache's default server applies). */
+  readonly endpointExplicit: boolean;
+  /** Undefined when no source gave a token; commands then use `pact login`'s cache. */
   readonly token: string | undefined;
   readonly vcluster: string | undefined;
   readonly output: OutputFormat;
   readonly timeoutSeconds: number;
   readonly configPath: string;
+  /** The config directory (`~/.config/pact`): cli.toml, token file, token cache. */
+  readonly configDir: string;
+  /** PACT_TOKEN_CACHE_PERMISSIONS or cli.toml `token_cache_permissions`: strict (default) or lenient. */
+  readonly tokenCachePermissions: string | undefined;
 }
 
 /** Where the CLI reads its environment and files; injected so tests need no real ones. */
@@ -61,9 +67,10 @@ export async function resolveSettings(
     toml.string("", "token_path") ?? `${dir}/token`,
     sources.env("HOME"),
   );
+  const endpoint = pick(flags.endpoint, sources.env("PACT_ENDPOINT"), toml.string("", "endpoint"));
   return {
-    endpoint: pick(flags.endpoint, sources.env("PACT_ENDPOINT"), toml.string("", "endpoint")) ??
-      DEFAULT_ENDPOINT,
+    endpoint: endpoint ?? DEFAULT_ENDPOINT,
+    endpointExplicit: endpoint !== undefined,
     token: pick(flags.token, sources.env("PACT_TOKEN"), toml.string("", "token")) ??
       await readTokenFile(tokenPath, sources),
     vcluster: pick(
@@ -74,6 +81,11 @@ export async function resolveSettings(
     output: outputFormat(output ?? "text"),
     timeoutSeconds: timeoutSeconds(timeout),
     configPath,
+    configDir: dir,
+    tokenCachePermissions: pick(
+      sources.env("PACT_TOKEN_CACHE_PERMISSIONS"),
+      toml.string("", "token_cache_permissions"),
+    ),
   };
 }
 
