@@ -290,6 +290,41 @@ Deno.test("pact logout deletes the session and revokes the refresh token at the 
   });
 });
 
+Deno.test("an expired session whose refresh token was revoked asks for pact login (exit 2)", async () => {
+  await withWorld(async (world) => {
+    assert.equal((await deviceLogin(world, "alice@example.org")).code, 0);
+    const cache = await readCache(world.home);
+    const session = cache.servers[world.journal.endpoint];
+    const revoked = await fetch(`${world.idp.issuer}/token/revocation`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token: session.refresh_token, client_id: "pact-cli" }),
+    });
+    assert.equal(revoked.status, 200);
+    await revoked.body?.cancel();
+    session.expires_at = Math.floor(Date.now() / 1000) - 5;
+    await Deno.writeTextFile(cachePath(world.home), JSON.stringify(cache), { mode: 0o600 });
+    const status = await runPact(["status"], world.env, world.home);
+    assert.equal(status.code, 2);
+    assert.match(
+      status.stderr,
+      /^pact: Session expired for http:\/\/127\.0\.0\.1:\d+: run `pact login` \(if the IdP is down, use the BMC console\)\n$/,
+    );
+  });
+});
+
+Deno.test("pact login --device-code fails with exit 2 when the user is refused at the IdP", async () => {
+  await withWorld(async (world) => {
+    const pact = new PactProcess(["login", "--device-code"], world.env, world.home);
+    const [, complete] = await pact.waitFor(/^\s+\(or open (\S+)\)$/);
+    await world.idp.browse(complete!, "nobody@example.org");
+    const login = await pact.finish();
+    assert.equal(login.code, 2);
+    assert.match(login.stderr, /pact: Device code login refused: access denied at the IdP/);
+    await assert.rejects(Deno.stat(cachePath(world.home)), Deno.errors.NotFound);
+  });
+});
+
 Deno.test("pact logout works while the IdP is down; the revocation is reported as failed", async () => {
   await withWorld(async (world) => {
     assert.equal((await deviceLogin(world, "alice@example.org")).code, 0);

@@ -168,7 +168,14 @@ export class OidcTestProvider {
         deviceFlow: {
           enabled: true,
           successSource: deviceSuccessPage,
-          userCodeInputSource: (ctx: OidcContext, form: string) => void (ctx.body = form),
+          // After a refusal the page shows the error instead of the form, so
+          // the scripted browser stops there.
+          userCodeInputSource: (
+            ctx: OidcContext,
+            form: string,
+            _out: unknown,
+            err?: { name?: string; message?: string },
+          ) => void (ctx.body = err ? `<p id=device-error>${err.name}: ${err.message}</p>` : form),
           userCodeConfirmSource: (ctx: OidcContext, form: string) => void (ctx.body = form),
         },
         resourceIndicators: {
