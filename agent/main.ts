@@ -1,36 +1,137 @@
 /**
- * pact-agent: the node agent (PID 1 or systemd service). This build has the
- * entry point and its command line only; the agent's capabilities (boot
- * sequence, supervisor, observers, drift, shell/exec) are not built yet.
+ * pact-agent: the node agent. Boots the node (agent/boot: config, overlay
+ * and node delta from the journal or the cached config, apply, services,
+ * readiness), then watches it for drift (NodeAgent: observers, commit
+ * windows, auto-rollback, entries journaled through a durable queue) until
+ * SIGTERM or SIGINT, and stops the services in reverse order. As PID 1 it
+ * also ignores SIGUSR1 and reaps orphans (agent/pid1).
+ *
+ * Not wired yet: enrollment/mTLS identity, the shell/exec server, policy
+ * and overlay updates from the journal's subscription.
  */
-import { Command, CommanderError } from "@commander-js/extra-typings";
+import { JournalClient } from "../cli/client/journal_client.ts";
+import { formatHostPort } from "../shared/config/listen_address.ts";
+import { systemClock } from "../shared/clock/clock.ts";
+import { exitCodeFor, isPactError } from "../shared/errors/mod.ts";
 import { PACT_VERSION } from "../shared/version.ts";
+import { BootFailed } from "./boot/boot_phases.ts";
+import { DEFAULT_STATE_DIR, runBoot, type RunningNode } from "./boot/run_boot.ts";
+import { parseRunArgs, type RunArgs, USAGE } from "./boot/run_args.ts";
+import { DurableQueueSink } from "./journal_queue.ts";
+import { JournalEntrySink } from "./journal_sink.ts";
+import { NodeAgent } from "./node_agent.ts";
+import { startInit } from "./pid1/mod.ts";
 
-function program() {
-  return new Command("pact-agent")
-    .description(
-      "The pact node agent: init, supervisor, drift observer and admin-operations server.",
-    )
-    .version(PACT_VERSION, "-V, --version", "print the version and exit")
-    .helpOption("-h, --help", "show this help")
-    .option(
-      "-c, --config <path>",
-      "agent config file (env PACT_AGENT_CONFIG; default /etc/pact/agent.toml)",
-    )
-    .option("--node-id <id>", "this node's id (env PACT_AGENT_NODE_ID)")
-    .option("--vcluster <name>", "static vCluster (env PACT_AGENT_VCLUSTER)")
-    .exitOverride();
+/** The help text: the boot runner's options, under the agent's name. */
+export const AGENT_USAGE = USAGE.replace("Usage: run_boot.ts", "Usage: pact-agent").replace(
+  "and keeps its services running until SIGTERM.",
+  "then watches it for drift and keeps its services running until SIGTERM.\n" +
+    "As PID 1 it also reaps orphaned processes.",
+);
+
+async function main(args: RunArgs): Promise<number> {
+  // Signal handlers first: a signal during boot must stop the services,
+  // not kill the agent (and, as PID 1, the node).
+  if (Deno.pid === 1) startInit();
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  for (const signal of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(signal, stop);
+  const env = (name: string) => Deno.env.get(name);
+  const token = await agentToken(args.tokenFile, env);
+  let node: RunningNode;
+  try {
+    node = await runBoot({
+      flags: args.flags,
+      env,
+      token,
+      readyPath: args.readyPath,
+      stateDir: args.stateDir,
+      journalWaitMs: args.journalWaitMs,
+    });
+  } catch (err) {
+    if (!isPactError(err) && !(err instanceof BootFailed)) throw err;
+    console.error(`pact-agent: ${(err as Error).message}`);
+    const cause = err instanceof BootFailed ? err.cause : err;
+    return isPactError(cause) ? exitCodeFor(cause.code) : 1;
+  }
+  const drift = await startDriftWatch(node, args.stateDir ?? DEFAULT_STATE_DIR, token);
+  await stopped;
+  console.error("pact-agent: stopping");
+  await drift.stop();
+  await node.shutdown();
+  return 0;
+}
+
+/** The observers, commit windows and rollback over the booted node. */
+async function startDriftWatch(
+  node: RunningNode,
+  stateDir: string,
+  token: string | undefined,
+): Promise<{ stop(): Promise<void> }> {
+  const { config, host, declared, policy } = node.boot;
+  const endpoint = config.journal.endpoints[0];
+  const client = endpoint && token
+    ? new JournalClient({
+      endpoint: `${config.journal.tls ? "https" : "http"}://${formatHostPort(endpoint)}`,
+      token,
+      timeoutSeconds: 5,
+    })
+    : undefined;
+  if (!client) {
+    console.error(
+      "pact-agent: no journal endpoint or agent token: drift is handled but not journaled",
+    );
+  }
+  const root = config.hostRoot === "/" ? "" : config.hostRoot.replace(/\/+$/, "");
+  const queue = await DurableQueueSink.open({
+    inner: client
+      ? new JournalEntrySink(client)
+      : { append: () => Promise.reject(new Error("no journal configured")) },
+    path: `${root}${stateDir.replace(/\/+$/, "")}/journal-queue.jsonl`,
+    onError: (message) => console.error(`pact-agent: journal queue: ${message}`),
+  });
+  const agent = new NodeAgent({
+    config,
+    host,
+    journal: queue,
+    clock: systemClock,
+    declared,
+    netlink: config.hostRoot === "/",
+    log: (line) => console.error(line),
+  });
+  if (policy) agent.setPolicy(policy);
+  await agent.start();
+  return {
+    async stop() {
+      await agent.stop();
+      await queue.close();
+      client?.close();
+    },
+  };
+}
+
+async function agentToken(
+  tokenFile: string | undefined,
+  env: (name: string) => string | undefined,
+): Promise<string | undefined> {
+  const file = tokenFile ?? env("PACT_AGENT_TOKEN_FILE");
+  if (tokenFile === undefined && env("PACT_AGENT_TOKEN")) return env("PACT_AGENT_TOKEN")!.trim();
+  return file ? (await Deno.readTextFile(file)).trim() : undefined;
 }
 
 if (import.meta.main) {
-  try {
-    program().parse(Deno.args, { from: "user" });
-  } catch (err) {
-    if (!(err instanceof CommanderError)) throw err;
-    Deno.exit(err.exitCode);
+  if (Deno.args.includes("-V") || Deno.args.includes("--version")) {
+    console.log(PACT_VERSION);
+    Deno.exit(0);
   }
-  console.error(
-    "pact-agent: not available in this build yet: only the journal and the CLI are implemented",
-  );
-  Deno.exit(1);
+  const parsed = parseRunArgs(Deno.args);
+  if (typeof parsed === "string") {
+    if (parsed === USAGE) {
+      console.log(AGENT_USAGE);
+      Deno.exit(0);
+    }
+    console.error(`pact-agent: ${parsed}\n(see pact-agent --help)`);
+    Deno.exit(2);
+  }
+  Deno.exit(await main(parsed));
 }

@@ -26,10 +26,17 @@ for (const bin of ["pact", "pact-journal", "pact-agent", "pact-mcp"]) {
   });
 }
 
-Deno.test("bin/pact-agent and bin/pact-mcp say plainly that they are not built yet", async () => {
-  for (const bin of ["pact-agent", "pact-mcp"]) {
-    const result = await run(bin, []);
-    assert.equal(result.code, 1);
-    assert.match(result.stderr, /not available in this build yet/);
-  }
+Deno.test("bin/pact-mcp says plainly that it is not built yet", async () => {
+  const result = await run("pact-mcp", []);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /not available in this build yet/);
+});
+
+Deno.test("bin/pact-agent refuses an unknown argument in one line with exit 2", async () => {
+  const result = await run("pact-agent", ["--frobnicate"]);
+  assert.equal(result.code, 2);
+  assert.equal(
+    result.stderr,
+    'pact-agent: unknown argument "--frobnicate"\n(see pact-agent --help)\n',
+  );
 });

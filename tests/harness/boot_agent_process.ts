@@ -60,17 +60,19 @@ export class BootAgentProcess {
     this.exited = child.status;
   }
 
-  /** Starts `run_boot.ts` with `args` and the agent's token in the environment. */
-  static start(args: readonly string[], env: Record<string, string>): BootAgentProcess {
+  /**
+   * Starts `run_boot.ts` (or, with `script: "agent"`, the whole agent,
+   * `agent/main.ts`, as bin/pact-agent runs it) with `args` and the agent's
+   * token in the environment.
+   */
+  static start(
+    args: readonly string[],
+    env: Record<string, string>,
+    script: "boot" | "agent" = "boot",
+  ): BootAgentProcess {
+    const entry = script === "agent" ? "agent/main.ts" : "agent/boot/run_boot.ts";
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--no-prompt",
-        "--allow-all",
-        `${ROOT}/agent/boot/run_boot.ts`,
-        ...args,
-      ],
+      args: ["run", "--quiet", "--no-prompt", "--allow-all", `${ROOT}/${entry}`, ...args],
       env: { DENO_NO_UPDATE_CHECK: "1", ...env },
       stdin: "null",
       stdout: "null",
