@@ -169,7 +169,19 @@ function startPolicy(
 }
 
 function tokenVerifier(config: JournalConfig): TokenVerifier {
-  const verifier = new TokenVerifier(config.auth);
+  const verifier = new TokenVerifier({
+    ...config.auth,
+    jwks: {
+      onFetchFailed: (error) =>
+        log.warn(
+          "Cannot fetch the IdP's signing keys from {url}: {error}; cached keys stay in use",
+          {
+            url: config.auth.jwksUrl,
+            error: error.message,
+          },
+        ),
+    },
+  });
   if (!verifier.configured) {
     log.warn(
       "No token validation configured (PACT_OIDC_HMAC_SECRET or PACT_OIDC_JWKS_URL): every RPC will be refused",
