@@ -8,12 +8,20 @@
  * Flags: --quick (small counts, for smoke runs); --phases=local,quorum-writes,
  * boot,failover (default all), --quorum (the quorum phases only),
  * --no-quorum (the single-node phases only); --phases=agent-boot (agent start → ready,
- * --agent-boot-runs=N); --n=, --m=, --k=,
+ * --agent-boot-runs=N); --phases=policy (policy decision latency, built-in and with OPA);
+ * --n=, --m=, --k=,
  * --sqlite-rows=, --boot-agents=1000,10000, --boot-variants=journal-1,..., --subscribers=
  * (override counts).
  */
 import { JournalProcess } from "../harness/journal_process.ts";
 import { agentBootBench, type AgentBootResults, renderAgentBoot } from "./agent_boot.ts";
+import {
+  POLICY_FULL,
+  POLICY_QUICK,
+  policyBench,
+  type PolicyResults,
+  renderPolicy,
+} from "./policy_decision.ts";
 import { BOOT_VARIANTS, type BootVariant } from "./boot_storm.ts";
 import { etcdAvailable } from "../harness/journal_quorum.ts";
 import { ROOT } from "../harness/paths.ts";
@@ -108,8 +116,8 @@ const QUICK: Counts = {
 };
 
 /** Every phase: the single-node ones ("local"), the quorum's, and the agent's boot. */
-type Phase = "local" | QuorumPhase | "agent-boot";
-const PHASES: readonly Phase[] = ["local", ...QUORUM_PHASES, "agent-boot"];
+type Phase = "local" | QuorumPhase | "agent-boot" | "policy";
+const PHASES: readonly Phase[] = ["local", ...QUORUM_PHASES, "agent-boot", "policy"];
 /** Agent boots timed by the agent-boot phase (--agent-boot-runs=N overrides). */
 const AGENT_BOOT_RUNS = 20;
 
@@ -208,12 +216,19 @@ async function bench(
   counts: Counts,
   phases: ReadonlySet<Phase>,
   quick: boolean,
-): Promise<BenchResults & { agentBoot?: AgentBootResults }> {
+): Promise<BenchResults & { agentBoot?: AgentBootResults; policy?: PolicyResults }> {
   const results = await journalBench(counts, phases, quick);
-  if (!phases.has("agent-boot")) return results;
+  const policy = phases.has("policy")
+    ? await policyBench(quick ? POLICY_QUICK : POLICY_FULL, log)
+    : undefined;
+  if (!phases.has("agent-boot")) return { ...results, ...(policy ? { policy } : {}) };
   const runs = agentBootRuns(Deno.args, quick);
   log(`agent-boot: ${runs} boots of a sandbox node with 5 services, then idle usage`);
-  return { ...results, agentBoot: await agentBootBench(runs, log) };
+  return {
+    ...results,
+    ...(policy ? { policy } : {}),
+    agentBoot: await agentBootBench(runs, log),
+  };
 }
 
 /** --agent-boot-runs=N, else 3 for --quick and AGENT_BOOT_RUNS otherwise. */
@@ -322,7 +337,7 @@ async function writeJson(
   file: string,
   counts: Counts,
   phases: ReadonlySet<Phase>,
-  results: BenchResults & { agentBoot?: AgentBootResults },
+  results: BenchResults & { agentBoot?: AgentBootResults; policy?: PolicyResults },
 ): Promise<void> {
   const document = {
     date: new Date().toISOString(),
@@ -353,6 +368,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const results = await bench(counts, phases, Deno.args.includes("--quick"));
   console.log(renderReport(results));
+  if (results.policy) console.log(`\n${renderPolicy(results.policy)}`);
   if (results.agentBoot) console.log(`\n${renderAgentBoot(results.agentBoot)}`);
   const file = resultsFile(Deno.args);
   await writeJson(file, counts, phases, results);
