@@ -80,6 +80,8 @@ export interface JournalConfig {
   readonly etcd: EtcdSettings;
   /** TLS for etcd peer and client traffic; undefined when off (plain HTTP). */
   readonly tls: JournalTls | undefined;
+  /** TLS (and client certificates) on the gRPC port (`[journal.grpc_tls]`); undefined: plaintext. */
+  readonly grpcTls: GrpcTlsSettings | undefined;
   readonly snapshotInterval: number;
   readonly maxConcurrentBootStreams: number;
   readonly prometheusEnabled: boolean;
@@ -101,6 +103,21 @@ export interface JournalConfig {
     readonly level: "debug" | "info" | "warning" | "error";
     readonly format: "text" | "json";
   };
+}
+
+/**
+ * TLS on the journal's gRPC port (`[journal.grpc_tls] enabled = true`,
+ * PACT_JOURNAL_GRPC_TLS=true). The journal issues its own server
+ * certificate from its enrollment CA; clients may present a certificate
+ * from that CA, which agent RPCs require.
+ */
+export interface GrpcTlsSettings {
+  /**
+   * Extra DNS names or IP addresses for the server certificate
+   * (`server_names`, PACT_JOURNAL_GRPC_TLS_SERVER_NAMES, comma-separated),
+   * besides `pact-journal`, the host name and a non-wildcard listen host.
+   */
+  readonly serverNames: readonly string[];
 }
 
 /** Policy engine settings. */
@@ -279,6 +296,7 @@ async function resolveSettings(flags: JournalFlags, env: EnvReader): Promise<Set
     },
     policy: policySettings(toml, env),
     enrollment: enrollmentSettings(toml, env),
+    grpcTls: grpcTlsSettings(toml, env),
     log: {
       level: logLevel(pick(env("PACT_LOG_LEVEL"), toml.string("telemetry", "log_level")) ?? "info"),
       format: logFormat(
@@ -466,6 +484,28 @@ function policySettings(toml: TomlReader, env: EnvReader): PolicySettings {
       "PACT_APPROVAL_CHECK_INTERVAL_MS",
     ),
   };
+}
+
+function grpcTlsSettings(toml: TomlReader, env: EnvReader): GrpcTlsSettings | undefined {
+  const section = "journal.grpc_tls";
+  const enabled = envFlag(env("PACT_JOURNAL_GRPC_TLS"), "PACT_JOURNAL_GRPC_TLS") ??
+    toml.boolean(section, "enabled") ?? false;
+  const namesText = env("PACT_JOURNAL_GRPC_TLS_SERVER_NAMES");
+  const serverNames = namesText
+    ? namesText.split(",").map((n) => n.trim()).filter((n) => n !== "")
+    : toml.strings(section, "server_names") ?? [];
+  if (!enabled) return undefined;
+  for (const name of serverNames) {
+    if (isIP(name) === 0 && !/^[a-zA-Z0-9*]([a-zA-Z0-9.-]{0,252})$/.test(name)) {
+      throw new PactError(
+        "CONFIG",
+        `Invalid [journal.grpc_tls] server name ${
+          JSON.stringify(name)
+        } (use DNS names or IP addresses)`,
+      );
+    }
+  }
+  return { serverNames };
 }
 
 function enrollmentSettings(toml: TomlReader, env: EnvReader): EnrollmentSettings {

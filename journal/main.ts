@@ -13,7 +13,12 @@ import { isPactError, PactError } from "../shared/errors/mod.ts";
 import { setupLogging } from "../shared/log/setup.ts";
 import { PACT_VERSION } from "../shared/version.ts";
 import { journalProgram } from "./args.ts";
-import { type JournalConfig, type JournalFlags, resolveJournalConfig } from "./config.ts";
+import {
+  type GrpcTlsSettings,
+  type JournalConfig,
+  type JournalFlags,
+  resolveJournalConfig,
+} from "./config.ts";
 import { Journal } from "./core/journal.ts";
 import { startTelemetryServer } from "./http/telemetry.ts";
 import { JournalMetrics } from "./metrics.ts";
@@ -26,6 +31,9 @@ import { ApprovalDesk } from "./policy/approval_desk.ts";
 import { PolicyEngine } from "./policy/engine.ts";
 import { OpaClient } from "./policy/opa_client.ts";
 import { startEnrollment } from "./ca/start.ts";
+import type { CaKeeper } from "./ca/ca_keeper.ts";
+import { TlsIdentity } from "./ca/tls_identity.ts";
+import { PeerVerifier } from "./service/peer_identity.ts";
 
 const log = getLogger(["pact", "journal"]);
 const env = (name: string) => Deno.env.get(name);
@@ -72,7 +80,9 @@ async function serve(flags: JournalFlags): Promise<void> {
   const verifier = tokenVerifier(config);
   const { policy, approvals, stopPolicy } = startPolicy(config, journal, metrics, quorum?.role);
   const enrollment = await startEnrollment(config, journal, metrics, systemClock);
+  const tls = config.grpcTls && await startGrpcTls(config, config.grpcTls, enrollment.ca);
   const deps = {
+    ...(tls ? { peers: new PeerVerifier(journal, enrollment.domainId, systemClock) } : {}),
     enrollment,
     journal,
     metrics,
@@ -91,7 +101,7 @@ async function serve(flags: JournalFlags): Promise<void> {
       }
       : {}),
   };
-  const grpc = await startGrpcServer(config.listen, deps);
+  const grpc = await startGrpcServer(config.listen, deps, tls);
   const http = startTelemetryServer(config.metricsListen, {
     ...deps,
     prometheusEnabled: config.prometheusEnabled,
@@ -117,11 +127,46 @@ async function serve(flags: JournalFlags): Promise<void> {
     new PactError("UNAVAILABLE", "Journal is shutting down: reconnect"),
   );
   await grpc.shutdown(5_000);
+  tls?.stop();
   stopPolicy();
   await journal.close();
   await quorum?.close();
   await http.shutdown();
   log.info("pact-journal stopped at sequence {next}", { next: journal.state.nextSequence });
+}
+
+/**
+ * The journal's TLS identity for its gRPC port, issued from its own CA
+ * (settling the CA first if the log names none yet).
+ */
+async function startGrpcTls(
+  config: JournalConfig,
+  settings: GrpcTlsSettings,
+  ca: CaKeeper,
+): Promise<TlsIdentity> {
+  const wildcard = ["0.0.0.0", "::", ""].includes(config.listen.host);
+  const names = [
+    ...new Set([
+      "pact-journal",
+      "localhost",
+      "127.0.0.1",
+      ...(wildcard ? [] : [config.listen.host]),
+      ...settings.serverNames,
+    ]),
+  ];
+  const tls = new TlsIdentity({
+    ca,
+    clock: systemClock,
+    journalId: config.nodeId,
+    domainId: config.enrollment.domainId,
+    names,
+    lifetimeMs: config.enrollment.certLifetimeSeconds * 1000,
+  });
+  await tls.start();
+  log.info("gRPC TLS on: server certificate for {names}; agent calls need a client certificate", {
+    names: names.join(", "),
+  });
+  return tls;
 }
 
 /** OPA probes every 10 s while configured; the probe also ends degraded mode. */

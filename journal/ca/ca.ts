@@ -6,6 +6,7 @@
  * ephemeral CA's CA_ROTATED entry carries to the other replicas.
  */
 import { EC_P256, generateP256KeyPair, sha256HexOf, x509 } from "../../shared/crypto/x509.ts";
+import { isIP } from "node:net";
 import { PactError } from "../../shared/errors/mod.ts";
 
 /** Where a CA came from. */
@@ -24,6 +25,17 @@ export interface IssuedCert {
 export interface CertRequest {
   readonly nodeId: string;
   readonly domainId: string;
+  readonly publicKey: x509.PublicKey;
+  readonly nowMs: number;
+  readonly lifetimeMs: number;
+}
+
+/** What the journal's own TLS server certificate is issued for. */
+export interface ServerCertRequest {
+  readonly journalId: string;
+  readonly domainId: string;
+  /** DNS names and IP addresses the certificate is valid for (at least one). */
+  readonly names: readonly string[];
   readonly publicKey: x509.PublicKey;
   readonly nowMs: number;
   readonly lifetimeMs: number;
@@ -164,6 +176,43 @@ export class CertificateAuthority {
           { type: "dns", value: request.nodeId },
           { type: "url", value: nodeUri(request.domainId, request.nodeId) },
         ]),
+        await x509.SubjectKeyIdentifierExtension.create(request.publicKey),
+        await x509.AuthorityKeyIdentifierExtension.create(this.cert),
+      ],
+    });
+    return { certPem: cert.toString("pem"), serial: cert.serialNumber, notBeforeMs, notAfterMs };
+  }
+
+  /**
+   * Issues the journal's own TLS server certificate: subject
+   * `CN=pact-journal/<journal>@<domain>`, a DNS or IP SAN for each of
+   * `names`, server and client auth, lifetime clipped to the CA's own.
+   */
+  async issueServer(request: ServerCertRequest): Promise<IssuedCert> {
+    const notBeforeMs = request.nowMs - 60_000;
+    const notAfterMs = Math.min(request.nowMs + request.lifetimeMs, this.notAfterMs);
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: randomSerial(),
+      subject: `CN=pact-journal/${request.journalId}@${request.domainId}`,
+      issuer: this.cert.subject,
+      notBefore: new Date(notBeforeMs),
+      notAfter: new Date(notAfterMs),
+      signingAlgorithm: EC_P256,
+      publicKey: request.publicKey,
+      signingKey: this.#key,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension([
+          x509.ExtendedKeyUsage.serverAuth,
+          x509.ExtendedKeyUsage.clientAuth,
+        ]),
+        new x509.SubjectAlternativeNameExtension(
+          request.names.map((name): x509.JsonGeneralName => ({
+            type: isIP(name) === 0 ? "dns" : "ip",
+            value: name,
+          })),
+        ),
         await x509.SubjectKeyIdentifierExtension.create(request.publicKey),
         await x509.AuthorityKeyIdentifierExtension.create(this.cert),
       ],

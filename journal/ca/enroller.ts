@@ -29,6 +29,7 @@ import {
 import type { Journal } from "../core/journal.ts";
 import {
   EnrollmentError,
+  issuedByOldCa,
   type NodeEnrollmentRecord,
   PREVIOUS_SERIAL_KEY,
 } from "../state/enrollments.ts";
@@ -78,15 +79,22 @@ export class Enroller {
       }
       const record = findRegistration(this.#o.journal.state, fields);
       nodeId = record.nodeId;
-      checkEnrollable(record, fields);
-      const result = await this.#sign(record, csrDer, (cert) =>
-        ConfigEntry.fromPartial({
-          entryType: EntryType.NODE_ACTIVATED,
-          scope: toProtoScope({ kind: "node", id: record.nodeId }),
-          author: nodeAuthor(record.nodeId),
-          message: `enrolled (${describeHardware(fields!)})`,
-          payload: { $case: "certificate", value: certificateRecord(record.nodeId, cert) },
-        }));
+      checkEnrollable(this.#o.journal.state, record, fields);
+      const result = await this.#sign(
+        record,
+        csrDer,
+        (cert, caFingerprint) =>
+          ConfigEntry.fromPartial({
+            entryType: EntryType.NODE_ACTIVATED,
+            scope: toProtoScope({ kind: "node", id: record.nodeId }),
+            author: nodeAuthor(record.nodeId),
+            message: `enrolled (${describeHardware(fields!)})`,
+            payload: {
+              $case: "certificate",
+              value: certificateRecord(record.nodeId, cert, caFingerprint),
+            },
+          }),
+      );
       this.#o.metrics.requests.inc({ rpc: "Enroll", outcome: "ok" });
       return result;
     } catch (err) {
@@ -126,15 +134,22 @@ export class Enroller {
           } is not its current certificate`,
         );
       }
-      const result = await this.#sign(record, csrDer, (cert) =>
-        ConfigEntry.fromPartial({
-          entryType: EntryType.CERT_SIGNED,
-          scope: toProtoScope({ kind: "node", id: nodeId }),
-          author: nodeAuthor(nodeId),
-          message: `certificate renewed (replaces ${currentSerial})`,
-          metadata: { [PREVIOUS_SERIAL_KEY]: currentSerial },
-          payload: { $case: "certificate", value: certificateRecord(nodeId, cert, "renewal") },
-        }));
+      const result = await this.#sign(
+        record,
+        csrDer,
+        (cert, caFingerprint) =>
+          ConfigEntry.fromPartial({
+            entryType: EntryType.CERT_SIGNED,
+            scope: toProtoScope({ kind: "node", id: nodeId }),
+            author: nodeAuthor(nodeId),
+            message: `certificate renewed (replaces ${currentSerial})`,
+            metadata: { [PREVIOUS_SERIAL_KEY]: currentSerial },
+            payload: {
+              $case: "certificate",
+              value: certificateRecord(nodeId, cert, caFingerprint, "renewal"),
+            },
+          }),
+      );
       this.#o.metrics.requests.inc({ rpc: "RenewCert", outcome: "ok" });
       return result;
     } catch (err) {
@@ -146,7 +161,7 @@ export class Enroller {
   async #sign(
     record: NodeEnrollmentRecord,
     csrDer: Uint8Array,
-    entryOf: (cert: IssuedCert) => ConfigEntry,
+    entryOf: (cert: IssuedCert, caFingerprint: string) => ConfigEntry,
   ): Promise<Enrollment> {
     const csr = await checkCsr(csrDer);
     const full = `pact-service-agent/${record.nodeId}@${this.#o.domainId}`;
@@ -167,7 +182,7 @@ export class Enroller {
       nowMs: this.#o.clock.now(),
       lifetimeMs: this.#o.certLifetimeMs,
     });
-    await this.#o.journal.append({ entry: entryOf(cert) });
+    await this.#o.journal.append({ entry: entryOf(cert, ca.fingerprint) });
     return { nodeId: record.nodeId, vclusterId: record.vclusterId, cert, caPem: ca.certPem };
   }
 
@@ -251,7 +266,11 @@ function findRegistration(state: JournalState, fields: HardwareFields): NodeEnro
   );
 }
 
-function checkEnrollable(record: NodeEnrollmentRecord, fields: HardwareFields): void {
+function checkEnrollable(
+  state: JournalState,
+  record: NodeEnrollmentRecord,
+  fields: HardwareFields,
+): void {
   const mismatched = hardwareMismatches(record.hardware, fields);
   if (mismatched.length > 0) {
     throw new EnrollmentError(
@@ -262,7 +281,7 @@ function checkEnrollable(record: NodeEnrollmentRecord, fields: HardwareFields): 
       } differ${mismatched.length === 1 ? "s" : ""}`,
     );
   }
-  if (record.state === EnrollmentState.ACTIVE) {
+  if (record.state === EnrollmentState.ACTIVE && !issuedByOldCa(state.enrollment, record)) {
     throw new EnrollmentError(
       "ALREADY_ACTIVE",
       "VALIDATION",
@@ -271,14 +290,19 @@ function checkEnrollable(record: NodeEnrollmentRecord, fields: HardwareFields): 
   }
 }
 
-function certificateRecord(nodeId: string, cert: IssuedCert, reason = "enrollment") {
+function certificateRecord(
+  nodeId: string,
+  cert: IssuedCert,
+  caFingerprint: string,
+  reason = "enrollment",
+) {
   return {
     nodeId,
     serial: cert.serial,
     notBefore: new Date(cert.notBeforeMs),
     notAfter: new Date(cert.notAfterMs),
     reason,
-    caFingerprint: "",
+    caFingerprint,
   };
 }
 

@@ -16,7 +16,7 @@ import { warmOverlays } from "../boot/overlay_warmer.ts";
 import { followUpdates } from "../boot/update_stream.ts";
 import type { Journal } from "../core/journal.ts";
 import { authorizeRead } from "./authz.ts";
-import { type HandlerDeps, serverStream } from "./handlers.ts";
+import { type HandlerDeps, requireNodeCaller, serverStream } from "./handlers.ts";
 
 export { updateKindOf } from "../boot/config_updates.ts";
 export { OVERLAY_CHUNK_BYTES } from "../boot/overlay_cache.ts";
@@ -87,8 +87,10 @@ export function bootConfigService(deps: BootConfigServiceDeps): BootConfigServic
     streamBootConfig: serverStream(
       deps,
       "StreamBootConfig",
-      async (request, { principal, signal }, send) => {
+      async (request, context, send) => {
+        const { principal, signal } = context;
         authorizeRead(principal);
+        requireNodeCaller(deps, context, request.nodeId, "StreamBootConfig");
         if (activeBootStreams >= deps.maxConcurrentBootStreams) {
           throw tooManyBootStreams(deps.maxConcurrentBootStreams, request.nodeId);
         }
@@ -132,8 +134,10 @@ export function bootConfigService(deps: BootConfigServiceDeps): BootConfigServic
     subscribeConfigUpdates: serverStream(
       deps,
       "SubscribeConfigUpdates",
-      async (request, { principal, signal }, send) => {
+      async (request, context, send) => {
+        const { principal, signal } = context;
         authorizeRead(principal);
+        requireNodeCaller(deps, context, request.nodeId, "SubscribeConfigUpdates");
         const scope: ScopeRef | undefined = fromProtoScope(request.scope) ??
           (request.vclusterId && request.nodeId === ""
             ? { kind: "vcluster", id: request.vclusterId }

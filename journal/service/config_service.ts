@@ -19,7 +19,7 @@ import type { ReadQuery } from "../store/port.ts";
 import type { ApprovalDesk } from "../policy/approval_desk.ts";
 import type { PolicyEngine } from "../policy/engine.ts";
 import { authorizeAppend, authorizeCustomRead } from "./authz.ts";
-import { type HandlerDeps, serverStream, unary } from "./handlers.ts";
+import { type HandlerDeps, requireNodeCaller, serverStream, unary } from "./handlers.ts";
 import { identityOf } from "./identity.ts";
 import { nodeStateOf } from "./views.ts";
 
@@ -54,8 +54,16 @@ const LIST_PAGE_ENTRIES = 500;
 export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
   const { journal } = deps;
   return {
-    appendEntry: unary(deps, "AppendEntry", async (request, { principal, token }) => {
+    appendEntry: unary(deps, "AppendEntry", async (request, context) => {
+      const { principal, token } = context;
       if (!request.entry) throw new PactError("INVALID_ARGUMENT", "AppendEntry needs an entry");
+      const scope = fromProtoScope(request.entry.scope);
+      requireNodeCaller(
+        deps,
+        context,
+        scope?.kind === "node" ? scope.id : undefined,
+        "AppendEntry",
+      );
       if (deps.forwardAppend) return await deps.forwardAppend(request, token);
       const decision = await authorizeAppend(
         deps.policy,

@@ -30,7 +30,7 @@ import type { Journal } from "../core/journal.ts";
 import type { PolicyEngine } from "../policy/engine.ts";
 import { EnrollmentError, type NodeEnrollmentRecord } from "../state/enrollments.ts";
 import { authorizeCustomRead, denialError } from "./authz.ts";
-import { anonymousUnary, type HandlerDeps, unary } from "./handlers.ts";
+import { anonymousUnary, type HandlerDeps, requireNodeCaller, unary } from "./handlers.ts";
 import { identityOf } from "./identity.ts";
 
 /** What the EnrollmentService needs. */
@@ -73,8 +73,10 @@ export function enrollmentService(deps: EnrollmentServiceDeps): EnrollmentServic
       };
     }),
 
-    renewCert: unary(deps, "RenewCert", async (request, { principal }) => {
+    renewCert: unary(deps, "RenewCert", async (request, context) => {
+      const { principal, machine } = context;
       const nodeId = checkId("node", request.nodeId);
+      requireNodeCaller(deps, context, nodeId, "RenewCert");
       const role = parseRole(principal.role).kind;
       if (role !== "service-agent" && role !== "platform-admin") {
         throw new PactError(
@@ -82,7 +84,16 @@ export function enrollmentService(deps: EnrollmentServiceDeps): EnrollmentServic
           `Permission denied for ${principal.principal}: RenewCert needs pact-service-agent`,
         );
       }
-      const result = await enroller.renew(nodeId, request.currentSerial, request.csrDer);
+      // Over mTLS the certificate presented is the one being renewed.
+      const serial = machine ? machine.serial : request.currentSerial;
+      if (machine && request.currentSerial !== "" && request.currentSerial !== machine.serial) {
+        throw new EnrollmentError(
+          "SERIAL_MISMATCH",
+          "PERMISSION_DENIED",
+          `Cannot renew serial ${request.currentSerial}: the client certificate presented is ${machine.serial}`,
+        );
+      }
+      const result = await enroller.renew(nodeId, serial, request.csrDer);
       return certFields(result);
     }),
 

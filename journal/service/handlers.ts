@@ -6,13 +6,16 @@ import type {
   ServerWritableStream,
 } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
+import type { PeerCertificate } from "node:tls";
 import { getLogger } from "@logtape/logtape";
 import type { Principal } from "../../shared/auth/principal.ts";
 import type { TokenVerifier } from "../../shared/auth/token_verifier.ts";
-import { isPactError } from "../../shared/errors/mod.ts";
+import { parseRole, SERVICE_AGENT } from "../../shared/domain/roles.ts";
+import { isPactError, PactError } from "../../shared/errors/mod.ts";
 import type { JournalMetrics } from "../metrics.ts";
 import { authenticate, bearerToken } from "./authn.ts";
 import { toStatusError } from "./grpc_status.ts";
+import { CLIENT_CERT_REFUSED, type MachineIdentity, type PeerVerifier } from "./peer_identity.ts";
 
 const log = getLogger(["pact", "journal", "grpc"]);
 
@@ -23,12 +26,25 @@ export interface RequestContext {
   readonly token: string;
   /** Aborted when the client cancels or the deadline passes. */
   readonly signal: AbortSignal;
+  /** The node whose client certificate (mTLS) made the call; undefined without one. */
+  readonly machine: MachineIdentity | undefined;
 }
 
 /** Shared by all handlers: token checks and metrics. */
 export interface HandlerDeps {
   readonly verifier: TokenVerifier;
   readonly metrics: JournalMetrics;
+  /**
+   * Set when the gRPC port runs TLS: identifies client certificates, and
+   * agent RPCs then need one whose node matches (see `requireNodeCaller`).
+   */
+  readonly peers?: PeerVerifier | undefined;
+}
+
+/** What `run` reads from a call besides its request. */
+interface CallSource {
+  readonly metadata: Metadata;
+  getAuthContext(): { readonly sslPeerCertificate?: PeerCertificate | undefined };
 }
 
 /** Adapts an async function to a grpc-js unary handler with auth, metrics and error mapping. */
@@ -40,7 +56,7 @@ export function unary<Req, Res>(
   return (call: ServerUnaryCall<Req, Res>, callback) => {
     const started = performance.now();
     const controller = abortOnCancel(call);
-    run(deps, call.metadata, controller.signal, (context) => body(call.request, context)).then(
+    run(deps, call, controller.signal, (context) => body(call.request, context)).then(
       (response) => {
         deps.metrics.grpcRequests.inc({ method, code: "OK" });
         deps.metrics.grpcSeconds.observe({ method }, (performance.now() - started) / 1000);
@@ -103,7 +119,7 @@ export function serverStream<Req, Res>(
         controller.signal.addEventListener("abort", () => resolve(), { once: true });
       });
     };
-    run(deps, call.metadata, controller.signal, (context) => body(call.request, context, send))
+    run(deps, call, controller.signal, (context) => body(call.request, context, send))
       .then(
         () => {
           deps.metrics.grpcRequests.inc({ method, code: "OK" });
@@ -121,16 +137,75 @@ export function serverStream<Req, Res>(
 
 async function run<T>(
   deps: HandlerDeps,
-  metadata: Metadata,
+  call: CallSource,
   signal: AbortSignal,
   body: (context: RequestContext) => Promise<T>,
 ): Promise<T> {
+  const { metadata } = call;
+  const peer = deps.peers && call.getAuthContext().sslPeerCertificate;
+  if (deps.peers && peer) {
+    // A node's certificate is its credential: the node acts as the agent service.
+    let machine: MachineIdentity;
+    try {
+      machine = await deps.peers.identify(peer);
+    } catch (err) {
+      deps.metrics.authFailures.inc({ reason: "client_certificate" });
+      throw err;
+    }
+    const principal: Principal = {
+      principal: `node/${machine.nodeId}`,
+      principalType: "agent",
+      role: SERVICE_AGENT,
+    };
+    return await body({ principal, token: "", signal, machine });
+  }
+  if (deps.peers && bearerToken(metadata) === undefined) {
+    deps.metrics.authFailures.inc({ reason: "client_certificate" });
+    throw Object.assign(
+      new PactError(
+        "UNAUTHENTICATED",
+        "No credentials: present a client certificate from the journal's current CA (agents) or a bearer token",
+      ),
+      { rule: CLIENT_CERT_REFUSED },
+    );
+  }
   const principal = await authenticate(
     deps.verifier,
     metadata,
     (reason) => deps.metrics.authFailures.inc({ reason }),
   );
-  return await body({ principal, token: bearerToken(metadata) ?? "", signal });
+  return await body({ principal, token: bearerToken(metadata) ?? "", signal, machine: undefined });
+}
+
+/**
+ * With TLS on the gRPC port, an agent's call about node `nodeId` must come
+ * with that node's client certificate: UNAUTHENTICATED without one,
+ * PERMISSION_DENIED for another node's. Admins and services are not
+ * affected, nor is anything when the port runs without TLS.
+ */
+export function requireNodeCaller(
+  deps: Pick<HandlerDeps, "peers">,
+  context: Pick<RequestContext, "principal" | "machine">,
+  nodeId: string | undefined,
+  what: string,
+): void {
+  if (!deps.peers) return;
+  if (parseRole(context.principal.role).kind !== "service-agent") return;
+  const machine = context.machine;
+  if (!machine) {
+    throw new PactError(
+      "UNAUTHENTICATED",
+      `${what} is an agent call: present the node's client certificate (mTLS), a token is not enough`,
+    );
+  }
+  if (nodeId !== undefined && nodeId !== machine.nodeId) {
+    throw new PactError(
+      "PERMISSION_DENIED",
+      `${what} for node ${
+        JSON.stringify(nodeId)
+      } refused: the client certificate belongs to node ${machine.nodeId}`,
+    );
+  }
 }
 
 function abortOnCancel(

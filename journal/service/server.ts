@@ -1,4 +1,5 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { experimental, Server, ServerCredentials } from "@grpc/grpc-js";
+import type { TlsIdentity } from "../ca/tls_identity.ts";
 import { ConfigServiceService } from "../../shared/proto/gen/pact/journal/journal.ts";
 import { formatHostPort, type HostPort } from "../../shared/config/listen_address.ts";
 import { PactError } from "../../shared/errors/mod.ts";
@@ -22,10 +23,16 @@ export interface GrpcServer {
   shutdown(graceMs: number): Promise<void>;
 }
 
-/** Starts the journal's gRPC services on `listen`. */
+/**
+ * Starts the journal's gRPC services on `listen`: plaintext, or TLS with
+ * `tls`'s certificate where a client certificate is asked for but not
+ * required at the handshake (Enroll comes without one; the handlers
+ * decide which calls need one).
+ */
 export async function startGrpcServer(
   listen: HostPort,
   deps: ConfigServiceDeps & BootConfigServiceDeps & EnrollmentServiceDeps,
+  tls?: TlsIdentity,
 ): Promise<GrpcServer> {
   const server = new Server({
     "grpc.max_receive_message_length": ENTRY_BYTES_MAX + 64 * 1024,
@@ -40,7 +47,10 @@ export async function startGrpcServer(
   server.addService(BOOT_CONFIG_SERVICE_DEFINITION, bootConfigService(deps));
   server.addService(EnrollmentServiceService, enrollmentService(deps));
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(formatHostPort(listen), ServerCredentials.createInsecure(), (err, bound) => {
+    const credentials = tls
+      ? experimental.createCertificateProviderServerCredentials(tls, tls, false)
+      : ServerCredentials.createInsecure();
+    server.bindAsync(formatHostPort(listen), credentials, (err, bound) => {
       if (err) {
         reject(
           new PactError("CONFIG", `Cannot listen on ${formatHostPort(listen)}: ${err.message}`),

@@ -39,6 +39,8 @@ export interface NodeEnrollmentRecord {
   /** Serial of the node's current certificate ("" before the first enrollment). */
   readonly certSerial: string;
   readonly certNotAfterMs: number | undefined;
+  /** SHA-256 of the CA that issued the current certificate ("" when unknown or none). */
+  readonly certCaFingerprint: string;
   readonly lastSeenMs: number | undefined;
   readonly enrolledAtMs: number;
   readonly enrolledBy: string;
@@ -149,7 +151,7 @@ export function checkEnrollmentEntry(book: EnrollmentBook, entry: ConfigEntry): 
     case EntryType.NODE_ACTIVATED:
       requireRecord(record, nodeId);
       notRevoked(record, nodeId);
-      if (record.state === EnrollmentState.ACTIVE) {
+      if (record.state === EnrollmentState.ACTIVE && !issuedByOldCa(book, record)) {
         throw new EnrollmentError(
           "ALREADY_ACTIVE",
           "VALIDATION",
@@ -194,6 +196,17 @@ export function checkEnrollmentEntry(book: EnrollmentBook, entry: ConfigEntry): 
       // site without enrollment); a revoked node takes none.
       if (record) notRevoked(record, nodeId);
   }
+}
+
+/**
+ * True when the node's certificate was issued by a CA the log no longer
+ * names: after a CA rotation an active node enrolls again (its old
+ * certificate no longer authenticates it), instead of being refused as a
+ * second enrollment.
+ */
+export function issuedByOldCa(book: EnrollmentBook, record: NodeEnrollmentRecord): boolean {
+  return record.certCaFingerprint !== "" && book.ca !== undefined &&
+    record.certCaFingerprint !== book.ca.fingerprint;
 }
 
 /** Folds an enrollment entry into the registry. Pure. */
@@ -243,6 +256,7 @@ export function applyEnrollmentEntry(
           vclusterId: payload.value.vclusterId,
           certSerial: "",
           certNotAfterMs: undefined,
+          certCaFingerprint: "",
           lastSeenMs: undefined,
           enrolledAtMs: timestampMs,
           enrolledBy: entry.author?.principal ?? "",
@@ -258,6 +272,7 @@ export function applyEnrollmentEntry(
         state: EnrollmentState.ACTIVE,
         certSerial: cert.serial,
         certNotAfterMs: cert.notAfter?.getTime(),
+        certCaFingerprint: cert.caFingerprint,
         lastSeenMs: timestampMs,
       });
     case EntryType.NODE_DEACTIVATED:

@@ -153,6 +153,7 @@ function decodeEnrollment(doc: any): EnrollmentBook {
   const nodes: NodeEnrollmentRecord[] = (doc.nodes as Record<string, unknown>[]).map((n) => ({
     ...(n as unknown as NodeEnrollmentRecord),
     certNotAfterMs: (n["certNotAfterMs"] as number | null) ?? undefined,
+    certCaFingerprint: (n["certCaFingerprint"] as string | undefined) ?? "",
     lastSeenMs: (n["lastSeenMs"] as number | null) ?? undefined,
   }));
   return {

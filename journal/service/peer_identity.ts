@@ -1,0 +1,138 @@
+/**
+ * Who an mTLS client is: the node a client certificate from the journal's
+ * CA names (SAN `spiffe://<domain>/pact-agent/<node>`), checked on every
+ * call against the journal state every replica tails, so that a
+ * decommissioned node's certificate is refused at once everywhere.
+ */
+import type { PeerCertificate } from "node:tls";
+import { nodeUri } from "../ca/ca.ts";
+import type { Clock } from "../../shared/clock/clock.ts";
+import { EC_P256, x509 } from "../../shared/crypto/x509.ts";
+import { isValidId } from "../../shared/domain/scope.ts";
+import { PactError } from "../../shared/errors/mod.ts";
+import { EnrollmentState } from "../../shared/proto/gen/pact/config/config.ts";
+import type { Journal } from "../core/journal.ts";
+
+/** The node a verified client certificate belongs to. */
+export interface MachineIdentity {
+  readonly nodeId: string;
+  /** Lowercase hex, as the journal records serials. */
+  readonly serial: string;
+  readonly notAfterMs: number;
+}
+
+/** Parsed certificates kept, by DER; a bound on memory, not a correctness matter. */
+const PARSED_CERTS_MAX = 20_000;
+
+interface Parsed {
+  readonly cert: x509.X509Certificate;
+  readonly nodeId: string | undefined;
+  /** The CA fingerprint whose key verified the signature ("" when not yet). */
+  verifiedBy: string;
+}
+
+/** Identifies mTLS callers against the journal's CA, registry and revocations. */
+export class PeerVerifier {
+  readonly #journal: Journal;
+  readonly #domainId: string;
+  readonly #clock: Clock;
+  readonly #parsed = new Map<string, Parsed>();
+  #caKey: { fingerprint: string; key: Promise<CryptoKey> } | undefined;
+
+  constructor(journal: Journal, domainId: string, clock: Clock) {
+    this.#journal = journal;
+    this.#domainId = domainId;
+    this.#clock = clock;
+  }
+
+  /**
+   * The node of a client certificate the TLS layer accepted; throws
+   * UNAUTHENTICATED (with the reason) for a certificate the journal does
+   * not accept now: another CA, expired, no node, unknown or revoked node.
+   */
+  async identify(peer: PeerCertificate): Promise<MachineIdentity> {
+    const parsed = this.#parse(peer.raw);
+    const { cert, nodeId } = parsed;
+    const serial = cert.serialNumber.toLowerCase();
+    const ca = this.#journal.state.enrollment.ca;
+    if (!ca) throw refused("the journal has no CA yet");
+    if (parsed.verifiedBy !== ca.fingerprint) {
+      if (!(await this.#signedBy(cert, ca.fingerprint, ca.certPem))) {
+        throw refused(`certificate ${serial} is not signed by the journal's current CA`);
+      }
+      parsed.verifiedBy = ca.fingerprint;
+    }
+    const now = this.#clock.now();
+    if (now > cert.notAfter.getTime() || now < cert.notBefore.getTime()) {
+      throw refused(
+        `certificate ${serial} is outside its validity (${cert.notAfter.toISOString()})`,
+      );
+    }
+    if (nodeId === undefined) {
+      throw refused(`certificate ${serial} names no pact node of domain ${this.#domainId}`);
+    }
+    const book = this.#journal.state.enrollment;
+    const record = book.nodes.get(nodeId);
+    if (!record) throw refused(`node ${nodeId} is not registered`);
+    if (record.state === EnrollmentState.REVOKED || book.revokedSerials.has(serial)) {
+      throw refused(`certificate ${serial} of node ${nodeId} is revoked (decommissioned)`);
+    }
+    return { nodeId, serial, notAfterMs: cert.notAfter.getTime() };
+  }
+
+  #parse(raw: Uint8Array): Parsed {
+    const key = hex(raw);
+    const cached = this.#parsed.get(key);
+    if (cached) return cached;
+    let cert: x509.X509Certificate;
+    try {
+      cert = new x509.X509Certificate(raw as Uint8Array<ArrayBuffer>);
+    } catch {
+      throw refused("the client certificate is not a valid X.509 certificate");
+    }
+    const parsed: Parsed = { cert, nodeId: this.#nodeOf(cert), verifiedBy: "" };
+    if (this.#parsed.size >= PARSED_CERTS_MAX) this.#parsed.clear();
+    this.#parsed.set(key, parsed);
+    return parsed;
+  }
+
+  #nodeOf(cert: x509.X509Certificate): string | undefined {
+    const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+    const prefix = nodeUri(this.#domainId, "");
+    for (const name of san?.names.items ?? []) {
+      if (name.type === "url" && name.value.startsWith(prefix)) {
+        const node = name.value.slice(prefix.length);
+        if (isValidId(node)) return node;
+      }
+    }
+    return undefined;
+  }
+
+  async #signedBy(cert: x509.X509Certificate, fingerprint: string, caPem: string) {
+    if (this.#caKey?.fingerprint !== fingerprint) {
+      const ca = new x509.X509Certificate(caPem);
+      this.#caKey = { fingerprint, key: ca.publicKey.export(EC_P256, ["verify"]) };
+    }
+    try {
+      return await cert.verify({ publicKey: await this.#caKey.key, signatureOnly: true });
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** The rule (trailer `pact-error-rule`) of a call refused for its client certificate. */
+export const CLIENT_CERT_REFUSED = "CLIENT_CERT_REFUSED";
+
+function refused(reason: string): PactError {
+  return Object.assign(
+    new PactError("UNAUTHENTICATED", `Client certificate refused: ${reason}`),
+    { rule: CLIENT_CERT_REFUSED },
+  );
+}
+
+function hex(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += byte.toString(16).padStart(2, "0");
+  return text;
+}
