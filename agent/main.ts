@@ -6,8 +6,11 @@
  * SIGTERM or SIGINT, and stops the services in reverse order. As PID 1 it
  * also ignores SIGUSR1 and reaps orphans (agent/pid1).
  *
- * Not wired yet: enrollment/mTLS identity, the shell/exec server, policy
- * and overlay updates from the journal's subscription.
+ * The shell server (agent/shell) serves `pact service` on `[agent.shell]
+ * listen` once the node is booted.
+ *
+ * Not wired yet: enrollment/mTLS identity, exec and interactive shell,
+ * policy and overlay updates from the journal's subscription.
  */
 import { JournalClient } from "../cli/client/journal_client.ts";
 import { formatHostPort } from "../shared/config/listen_address.ts";
@@ -19,7 +22,8 @@ import { DEFAULT_STATE_DIR, runBoot, type RunningNode } from "./boot/run_boot.ts
 import { parseRunArgs, type RunArgs, USAGE } from "./boot/run_args.ts";
 import { DurableQueueSink } from "./journal_queue.ts";
 import { JournalEntrySink } from "./journal_sink.ts";
-import { NodeAgent } from "./node_agent.ts";
+import { type EntrySink, NodeAgent } from "./node_agent.ts";
+import { startShell } from "./shell/start.ts";
 import { startInit } from "./pid1/mod.ts";
 
 /** The help text: the boot runner's options, under the agent's name. */
@@ -55,8 +59,10 @@ async function main(args: RunArgs): Promise<number> {
     return isPactError(cause) ? exitCodeFor(cause.code) : 1;
   }
   const drift = await startDriftWatch(node, args.stateDir ?? DEFAULT_STATE_DIR, token);
+  const shell = await startShell(node, drift.journal, (line) => console.error(line));
   await stopped;
   console.error("pact-agent: stopping");
+  await shell?.shutdown(2_000);
   await drift.stop();
   await node.shutdown();
   return 0;
@@ -67,7 +73,7 @@ async function startDriftWatch(
   node: RunningNode,
   stateDir: string,
   token: string | undefined,
-): Promise<{ stop(): Promise<void> }> {
+): Promise<{ readonly journal: EntrySink | undefined; stop(): Promise<void> }> {
   const { config, host, declared, policy } = node.boot;
   const endpoint = config.journal.endpoints[0];
   const client = endpoint && token
@@ -102,6 +108,7 @@ async function startDriftWatch(
   if (policy) agent.setPolicy(policy);
   await agent.start();
   return {
+    journal: client ? queue : undefined,
     async stop() {
       await agent.stop();
       await queue.close();
