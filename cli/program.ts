@@ -10,6 +10,7 @@ import { completionsCommand } from "./commands/completions.ts";
 import { logCommand } from "./commands/log.ts";
 import { loginCommand, logoutCommand } from "./commands/login.ts";
 import { enrollCommand, nodeCommand } from "./commands/node.ts";
+import { serviceCommand } from "./commands/service.ts";
 import { statusCommand } from "./commands/status.ts";
 import { watchCommand } from "./commands/watch.ts";
 import { CliContext, type Io } from "./context.ts";
@@ -62,6 +63,7 @@ export function buildProgram(ctx: CliContext): Command {
     approveCommand(ctx),
     enrollCommand(ctx),
     nodeCommand(ctx),
+    serviceCommand(ctx),
     loginCommand(ctx),
     logoutCommand(ctx),
     completionsCommand(ctx, () => program as unknown as Command),

@@ -47,6 +47,8 @@ Deno.test("pact --help and every command's help match their golden text", async 
       ["help-enroll.txt", ["enroll", "--help"]],
       ["help-node.txt", ["node", "--help"]],
       ["help-node-import.txt", ["node", "import", "--help"]],
+      ["help-service.txt", ["service", "--help"]],
+      ["help-service-logs.txt", ["service", "logs", "--help"]],
     ] as const
   ) {
     const result = await runPact([...args]);
