@@ -9,6 +9,7 @@
  * boot,failover (default all), --quorum (the quorum phases only),
  * --no-quorum (the single-node phases only); --phases=agent-boot (agent start → ready,
  * --agent-boot-runs=N); --phases=policy (policy decision latency, built-in and with OPA);
+ * --phases=enroll (enrollments/s and mTLS handshakes/s, openssl s_server as the ceiling);
  * --n=, --m=, --k=,
  * --sqlite-rows=, --boot-agents=1000,10000, --boot-variants=journal-1,..., --subscribers=
  * (override counts).
@@ -22,6 +23,13 @@ import {
   type PolicyResults,
   renderPolicy,
 } from "./policy_decision.ts";
+import {
+  ENROLL_FULL,
+  ENROLL_QUICK,
+  enrollmentBench,
+  type EnrollResults,
+  renderEnrollment,
+} from "./enrollment.ts";
 import { BOOT_VARIANTS, type BootVariant } from "./boot_storm.ts";
 import { etcdAvailable } from "../harness/journal_quorum.ts";
 import { ROOT } from "../harness/paths.ts";
@@ -116,8 +124,8 @@ const QUICK: Counts = {
 };
 
 /** Every phase: the single-node ones ("local"), the quorum's, and the agent's boot. */
-type Phase = "local" | QuorumPhase | "agent-boot" | "policy";
-const PHASES: readonly Phase[] = ["local", ...QUORUM_PHASES, "agent-boot", "policy"];
+type Phase = "local" | QuorumPhase | "agent-boot" | "policy" | "enroll";
+const PHASES: readonly Phase[] = ["local", ...QUORUM_PHASES, "agent-boot", "policy", "enroll"];
 /** Agent boots timed by the agent-boot phase (--agent-boot-runs=N overrides). */
 const AGENT_BOOT_RUNS = 20;
 
@@ -216,8 +224,14 @@ async function bench(
   counts: Counts,
   phases: ReadonlySet<Phase>,
   quick: boolean,
-): Promise<BenchResults & { agentBoot?: AgentBootResults; policy?: PolicyResults }> {
-  const results = await journalBench(counts, phases, quick);
+): Promise<
+  BenchResults & { agentBoot?: AgentBootResults; policy?: PolicyResults; enroll?: EnrollResults }
+> {
+  const enroll = phases.has("enroll")
+    ? await enrollmentBench(quick ? ENROLL_QUICK : ENROLL_FULL, log)
+    : undefined;
+  const journal = await journalBench(counts, phases, quick);
+  const results = { ...journal, ...(enroll ? { enroll } : {}) };
   const policy = phases.has("policy")
     ? await policyBench(quick ? POLICY_QUICK : POLICY_FULL, log)
     : undefined;
@@ -337,7 +351,11 @@ async function writeJson(
   file: string,
   counts: Counts,
   phases: ReadonlySet<Phase>,
-  results: BenchResults & { agentBoot?: AgentBootResults; policy?: PolicyResults },
+  results: BenchResults & {
+    agentBoot?: AgentBootResults;
+    policy?: PolicyResults;
+    enroll?: EnrollResults;
+  },
 ): Promise<void> {
   const document = {
     date: new Date().toISOString(),
@@ -370,6 +388,7 @@ async function main(): Promise<void> {
   console.log(renderReport(results));
   if (results.policy) console.log(`\n${renderPolicy(results.policy)}`);
   if (results.agentBoot) console.log(`\n${renderAgentBoot(results.agentBoot)}`);
+  if (results.enroll) console.log(`\n${renderEnrollment(results.enroll)}`);
   const file = resultsFile(Deno.args);
   await writeJson(file, counts, phases, results);
   log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${file}`);
