@@ -324,3 +324,37 @@ key_file = "/etc/pact/tls/journal.key"
     assert.deepEqual((await resolveJournalPaths({ config: path }, noEnv)).readFiles, []);
   });
 });
+
+Deno.test("resolveJournalConfig() reads [journal.grpc_tls]: off by default, names from TOML or PACT_JOURNAL_GRPC_TLS_SERVER_NAMES", async () => {
+  await withToml("", async (path) => {
+    assert.equal((await resolveJournalConfig({ config: path }, noEnv)).grpcTls, undefined);
+  });
+  await withToml(
+    '[journal.grpc_tls]\nenabled = true\nserver_names = ["journal-1.mgmt", "10.0.0.1"]\n',
+    async (path) => {
+      const config = await resolveJournalConfig({ config: path }, noEnv);
+      assert.deepEqual(config.grpcTls, { serverNames: ["journal-1.mgmt", "10.0.0.1"] });
+      const overridden = await resolveJournalConfig(
+        { config: path },
+        envOf({ PACT_JOURNAL_GRPC_TLS_SERVER_NAMES: "a.mgmt, b.mgmt" }),
+      );
+      assert.deepEqual(overridden.grpcTls, { serverNames: ["a.mgmt", "b.mgmt"] });
+      const off = await resolveJournalConfig(
+        { config: path },
+        envOf({ PACT_JOURNAL_GRPC_TLS: "false" }),
+      );
+      assert.equal(off.grpcTls, undefined);
+    },
+  );
+  await withToml(
+    '[journal.grpc_tls]\nenabled = true\nserver_names = ["bad name"]\n',
+    async (path) => {
+      await assert.rejects(
+        () => resolveJournalConfig({ config: path }, noEnv),
+        (err) =>
+          isPactError(err, "CONFIG") &&
+          /Invalid \[journal.grpc_tls\] server name "bad name"/.test(err.message),
+      );
+    },
+  );
+});

@@ -8,8 +8,14 @@
  * a token instead of a certificate, and a revoked node.
  */
 import assert from "node:assert/strict";
-import { Metadata, status } from "@grpc/grpc-js";
-import { AgentIdentity, readHardwareIdentity } from "../agent/identity/mod.ts";
+import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import {
+  AgentIdentity,
+  type EnrollmentCallError,
+  readHardwareIdentity,
+} from "../agent/identity/mod.ts";
+import { renewCall } from "../agent/identity/enrollment_calls.ts";
+import { makeCsr } from "./harness/enrolling_client.ts";
 import { ManualClock } from "../shared/clock/clock.ts";
 import { x509 } from "../shared/crypto/x509.ts";
 import {
@@ -125,6 +131,20 @@ Deno.test("mTLS: register, enroll, boot over mTLS, renew, refusals, decommission
         );
         assert.equal(otherNode.code, status.PERMISSION_DENIED);
         assert.match(otherNode.details, /client certificate belongs to node n1/);
+
+        const { der } = await makeCsr("n2");
+        const renewOther = await renewCall(
+          {
+            address: journal.grpcAddress,
+            credentials: identity!.credentials(),
+            options: NAME,
+            timeoutMs: 10_000,
+          },
+          "n2",
+          "",
+          der,
+        ).then(() => undefined, (err: EnrollmentCallError) => err);
+        assert.equal(renewOther?.code, "PERMISSION_DENIED", "RenewCert for another node");
 
         const noCert = await streamBoot(
           journal.grpcAddress,
@@ -242,20 +262,42 @@ Deno.test("mTLS: register, enroll, boot over mTLS, renew, refusals, decommission
       },
     );
 
-    await t.step("pact node decommission revokes: the next agent call is refused", async () => {
-      const out = await runPact(["node", "decommission", "n1"], env);
-      assert.equal(out.code, 0, out.stderr);
-      const boot = await streamBoot(
-        journal.grpcAddress,
-        identity!.credentials(),
-        identity!.channelOptions(),
-        { nodeId: "n1" },
-      );
-      assert.equal(boot.code, status.UNAUTHENTICATED);
-      assert.match(boot.details, /revoked/);
-      clock.advance(identity!.renewAtMs + 1 - clock.now());
-      assert.equal(await identity!.maintain(), undefined, "renewal of a revoked node fails");
-    });
+    await t.step(
+      "pact node decommission revokes: open streams end, the next call is refused",
+      async () => {
+        const client = new BootConfigServiceClient(
+          journal.grpcAddress,
+          identity!.credentials(),
+          identity!.channelOptions(),
+        );
+        const stream = client.subscribeConfigUpdates(
+          { nodeId: "n1", vclusterId: "", fromSequence: 0, fromHead: true, scope: undefined },
+          new Metadata(),
+        );
+        const ended = new Promise<{ code: number; details: string }>((resolve) => {
+          stream.on("data", () => {});
+          stream.on("error", (e: ServiceError) => resolve({ code: e.code, details: e.details }));
+          stream.on("end", () => resolve({ code: -1, details: "ended without an error" }));
+        });
+        await new Promise((r) => setTimeout(r, 300));
+        const out = await runPact(["node", "decommission", "n1"], env);
+        assert.equal(out.code, 0, out.stderr);
+        const end = await ended;
+        client.close();
+        assert.equal(end.code, status.UNAUTHENTICATED, end.details);
+        assert.match(end.details, /was revoked/);
+        const boot = await streamBoot(
+          journal.grpcAddress,
+          identity!.credentials(),
+          identity!.channelOptions(),
+          { nodeId: "n1" },
+        );
+        assert.equal(boot.code, status.UNAUTHENTICATED);
+        assert.match(boot.details, /revoked/);
+        clock.advance(identity!.renewAtMs + 1 - clock.now());
+        assert.equal(await identity!.maintain(), undefined, "renewal of a revoked node fails");
+      },
+    );
   } finally {
     await journal.dispose();
     await Deno.remove(dir, { recursive: true });

@@ -157,7 +157,25 @@ async function run<T>(
       principalType: "agent",
       role: SERVICE_AGENT,
     };
-    return await body({ principal, token: "", signal, machine });
+    // A decommission ends the node's calls in progress (streams) as well.
+    const call = new AbortController();
+    const cancel = () => call.abort();
+    signal.addEventListener("abort", cancel, { once: true });
+    let revoked: PactError | undefined;
+    const untrack = deps.peers.track(machine, (error) => {
+      revoked = error;
+      call.abort();
+    });
+    try {
+      const result = await body({ principal, token: "", signal: call.signal, machine });
+      if (revoked) throw revoked;
+      return result;
+    } catch (err) {
+      throw revoked ?? err;
+    } finally {
+      untrack();
+      signal.removeEventListener("abort", cancel);
+    }
   }
   if (deps.peers && bearerToken(metadata) === undefined) {
     deps.metrics.authFailures.inc({ reason: "client_certificate" });

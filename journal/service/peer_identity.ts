@@ -21,6 +21,9 @@ export interface MachineIdentity {
   readonly notAfterMs: number;
 }
 
+/** How often calls in progress are checked against revocations. */
+export const REVOCATION_CHECK_MS = 500;
+
 /** Parsed certificates kept, by DER; a bound on memory, not a correctness matter. */
 const PARSED_CERTS_MAX = 20_000;
 
@@ -38,6 +41,11 @@ export class PeerVerifier {
   readonly #clock: Clock;
   readonly #parsed = new Map<string, Parsed>();
   #caKey: { fingerprint: string; key: Promise<CryptoKey> } | undefined;
+  readonly #tracked = new Map<
+    symbol,
+    { machine: MachineIdentity; onRevoked: (e: PactError) => void }
+  >();
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(journal: Journal, domainId: string, clock: Clock) {
     this.#journal = journal;
@@ -78,6 +86,44 @@ export class PeerVerifier {
       throw refused(`certificate ${serial} of node ${nodeId} is revoked (decommissioned)`);
     }
     return { nodeId, serial, notAfterMs: cert.notAfter.getTime() };
+  }
+
+  /**
+   * Calls `onRevoked` (once) when the node of a call in progress is
+   * decommissioned or its certificate revoked, so that long streams end
+   * too; returns the function that stops watching.
+   */
+  track(machine: MachineIdentity, onRevoked: (error: PactError) => void): () => void {
+    const key = Symbol(machine.nodeId);
+    this.#tracked.set(key, { machine, onRevoked });
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#sweep(), REVOCATION_CHECK_MS);
+      Deno.unrefTimer(this.#timer);
+    }
+    return () => {
+      this.#tracked.delete(key);
+      if (this.#tracked.size === 0) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+      }
+    };
+  }
+
+  #sweep(): void {
+    const book = this.#journal.state.enrollment;
+    for (const [key, { machine, onRevoked }] of this.#tracked) {
+      const record = book.nodes.get(machine.nodeId);
+      if (
+        record && record.state !== EnrollmentState.REVOKED &&
+        !book.revokedSerials.has(machine.serial)
+      ) continue;
+      this.#tracked.delete(key);
+      onRevoked(
+        refused(
+          `certificate ${machine.serial} of node ${machine.nodeId} was revoked (decommissioned)`,
+        ),
+      );
+    }
   }
 
   #parse(raw: Uint8Array): Parsed {
