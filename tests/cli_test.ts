@@ -379,7 +379,7 @@ Deno.test("the fish completion completes commands and options", async () => {
     const lines = new TextDecoder().decode(out.stdout).trim().split("\n").map((l) =>
       l.split("\t")[0]
     );
-    assert.deepEqual(lines, ["log", "--scope"]);
+    assert.deepEqual(lines, ["log", "login", "logout", "--scope"]);
   } finally {
     await Deno.remove(script);
   }

@@ -203,7 +203,7 @@ Deno.test("pact login with PACT_CLIENT_ID/PACT_CLIENT_SECRET uses client credent
 
 Deno.test("pact login --no-browser runs Authorization Code + PKCE through the loopback callback", async () => {
   await withWorld(async (world) => {
-    const port = await freePort();
+    const port = freePort();
     const pact = new PactProcess(
       ["login", "--no-browser", "--callback-port", String(port), "--idp", world.idp.issuer],
       { PACT_ENDPOINT: world.journal.endpoint },
@@ -455,7 +455,7 @@ Deno.test("the journal refuses hostile tokens with exit 2 and counts each reason
 Deno.test("pact login fails with exit 2 and a clear reason when the journal or IdP is unreachable", async () => {
   const home = await Deno.makeTempDir({ prefix: "pact-login-home-" });
   try {
-    const port = await freePort();
+    const port = freePort();
     const result = await runPact(
       [
         "login",
@@ -493,7 +493,7 @@ Deno.test("pact login and logout help match their golden text", async () => {
   }
 });
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
