@@ -18,6 +18,24 @@ import {
 import { type ErrorCode, PactError } from "../../shared/errors/mod.ts";
 import { parseEndpoint } from "./endpoint.ts";
 
+/** The PactError codes an agent may send in its `pact-error-code` trailer. */
+const KNOWN_CODES = new Set<string>([
+  "UNAUTHENTICATED",
+  "TOKEN_INVALID",
+  "TOKEN_EXPIRED",
+  "PERMISSION_DENIED",
+  "POLICY_DENIED",
+  "CONFLICT",
+  "TIMEOUT",
+  "NOT_WHITELISTED",
+  "VALIDATION",
+  "INVALID_ARGUMENT",
+  "NOT_FOUND",
+  "RESOURCE_EXHAUSTED",
+  "CONFIG",
+  "INTERNAL",
+]);
+
 /** Default port of the agent's shell server. */
 export const AGENT_PORT = 9445;
 
@@ -107,7 +125,7 @@ export class AgentClient {
   #toPactError(error: ServiceError): PactError {
     const trailer = error.metadata?.get("pact-error-code")[0];
     const details = error.details || error.message;
-    if (typeof trailer === "string" && trailer !== "UNAVAILABLE" && /^[A-Z_]+$/.test(trailer)) {
+    if (typeof trailer === "string" && trailer !== "UNAVAILABLE" && KNOWN_CODES.has(trailer)) {
       return new PactError(trailer as ErrorCode, details);
     }
     switch (error.code) {
