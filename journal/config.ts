@@ -147,6 +147,8 @@ export interface EnrollmentSettings {
   readonly caKeyFile: string | undefined;
   /** Validity of a generated (ephemeral) CA. Default 365 days. */
   readonly ephemeralCaValidityDays: number;
+  /** An Active node without a config subscription this long becomes Inactive. Default 300. */
+  readonly heartbeatTimeoutSeconds: number;
 }
 
 /** Reads one environment variable; injected so that tests need no real environment. */
@@ -558,6 +560,11 @@ function enrollmentSettings(toml: TomlReader, env: EnvReader): EnrollmentSetting
     ephemeralCaValidityDays: positive(
       toml.integer(section, "ephemeral_ca_validity_days") ?? 365,
       "ephemeral_ca_validity_days",
+    ),
+    heartbeatTimeoutSeconds: positive(
+      envInt("PACT_ENROLLMENT_HEARTBEAT_TIMEOUT_SECONDS") ??
+        toml.integer(section, "heartbeat_timeout_seconds") ?? 300,
+      "heartbeat_timeout_seconds",
     ),
   };
 }

@@ -26,13 +26,14 @@ import { startGrpcServer } from "./service/server.ts";
 import { FileSnapshotStore } from "./snapshot/file_snapshot_store.ts";
 import { SqliteStore } from "./store/sqlite_store.ts";
 import { openQuorum } from "./quorum/quorum.ts";
-import { ApprovalStatus } from "../shared/proto/gen/pact/config/config.ts";
+import { ApprovalStatus, PrincipalType } from "../shared/proto/gen/pact/config/config.ts";
 import { ApprovalDesk } from "./policy/approval_desk.ts";
 import { PolicyEngine } from "./policy/engine.ts";
 import { OpaClient } from "./policy/opa_client.ts";
 import { startEnrollment } from "./ca/start.ts";
 import type { CaKeeper } from "./ca/ca_keeper.ts";
 import { TlsIdentity } from "./ca/tls_identity.ts";
+import { NodeLiveness } from "./ca/liveness.ts";
 import { PeerVerifier } from "./service/peer_identity.ts";
 
 const log = getLogger(["pact", "journal"]);
@@ -81,7 +82,9 @@ async function serve(flags: JournalFlags): Promise<void> {
   const { policy, approvals, stopPolicy } = startPolicy(config, journal, metrics, quorum?.role);
   const enrollment = await startEnrollment(config, journal, metrics, systemClock);
   const tls = config.grpcTls && await startGrpcTls(config, config.grpcTls, enrollment.ca);
+  const liveness = startLiveness(config, journal);
   const deps = {
+    ...(liveness ? { liveness } : {}),
     ...(tls ? { peers: new PeerVerifier(journal, enrollment.domainId, systemClock) } : {}),
     enrollment,
     journal,
@@ -128,11 +131,33 @@ async function serve(flags: JournalFlags): Promise<void> {
   );
   await grpc.shutdown(5_000);
   tls?.stop();
+  liveness?.stop();
   stopPolicy();
   await journal.close();
   await quorum?.close();
   await http.shutdown();
   log.info("pact-journal stopped at sequence {next}", { next: journal.state.nextSequence });
+}
+
+/**
+ * Heartbeat-driven deactivation, on a single writing journal only: in a
+ * quorum a node's subscription may be open on another replica.
+ */
+function startLiveness(config: JournalConfig, journal: Journal): NodeLiveness | undefined {
+  if (config.readOnly || config.peers.length > 0) return undefined;
+  const timeoutMs = config.enrollment.heartbeatTimeoutSeconds * 1000;
+  const liveness = new NodeLiveness({
+    journal,
+    clock: systemClock,
+    timeoutMs,
+    author: {
+      principal: `pact-journal/${config.nodeId}`,
+      principalType: PrincipalType.SYSTEM,
+      role: "pact-journal",
+    },
+  });
+  liveness.start(Math.min(30_000, Math.max(500, timeoutMs / 4)));
+  return liveness;
 }
 
 /**

@@ -230,6 +230,18 @@ Deno.test("mTLS: register, enroll, boot over mTLS, renew, refusals, decommission
             await new Promise((r) => setTimeout(r, 50));
           }
           assert.ok(updates.length > 0, "the stream opened before renewal still delivers");
+          const superseded = await streamBoot(
+            journal.grpcAddress,
+            tlsCredentials(site.ca.certPem, before),
+            NAME,
+            { nodeId: "n1" },
+          );
+          assert.equal(
+            superseded.code,
+            status.UNAUTHENTICATED,
+            "new calls need the new certificate",
+          );
+          assert.match(superseded.details, /superseded/);
           const boot = await streamBoot(
             journal.grpcAddress,
             identity!.credentials(),
@@ -363,6 +375,87 @@ Deno.test("mTLS: after a CA change the agent enrolls again and its old certifica
       { nodeId: "n2" },
     );
     assert.ok(boot.ok, boot.details);
+  } finally {
+    await journal.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mTLS: a diskless node that rebooted enrolls again once its silence made it Inactive", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pact-mtls-reboot-" });
+  const site = await writeSiteCa(dir, "site");
+  const journal = await JournalProcess.start({
+    env: {
+      PACT_JOURNAL_GRPC_TLS: "true",
+      PACT_CA_CERT: site.certFile,
+      PACT_CA_KEY: site.keyFile,
+      PACT_ENROLLMENT_HEARTBEAT_TIMEOUT_SECONDS: "2",
+    },
+  });
+  try {
+    const env = await admin(journal, site.certFile);
+    const out = await runPact(["enroll", "n4", "--hardware-id", UUID2], env);
+    assert.equal(out.code, 0, out.stderr);
+    const sys = await writeFakeSys(`${dir}/sys`, { uuid: UUID2, mac: MAC2, serial: "SN-4" });
+    const hardware = await readHardwareIdentity(sys);
+    // Memory only, as on a diskless node: every boot makes a new key.
+    const boot = () =>
+      new AgentIdentity({
+        endpoints: [journal.grpcAddress],
+        caBundlePem: site.ca.certPem,
+        hardware,
+      });
+    const first = boot();
+    const firstCert = await first.start();
+
+    // While its subscription is open the node stays Active, and a second boot is refused.
+    const client = new BootConfigServiceClient(
+      journal.grpcAddress,
+      first.credentials(),
+      first.channelOptions(),
+    );
+    const stream = client.subscribeConfigUpdates(
+      { nodeId: "n4", vclusterId: "", fromSequence: 0, fromHead: true, scope: undefined },
+      new Metadata(),
+    );
+    const closed = new Promise<void>((resolve) => {
+      stream.on("data", () => {});
+      stream.on("error", () => resolve());
+      stream.on("end", () => resolve());
+    });
+    await new Promise((r) => setTimeout(r, 3_500));
+    const state = async () =>
+      JSON.parse((await runPact(["node", "inspect", "n4", "--json"], env)).stdout).state;
+    assert.equal(await state(), "active");
+    await assert.rejects(() => boot().start(), (err: EnrollmentCallError) => {
+      assert.equal(err.rule, "ALREADY_ACTIVE");
+      return true;
+    });
+
+    // The node reboots: its subscription ends; after the timeout it is Inactive.
+    stream.cancel();
+    await closed;
+    client.close();
+    const deadline = Date.now() + 15_000;
+    while ((await state()) !== "inactive" && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(await state(), "inactive");
+
+    const rebooted = boot();
+    const cert = await rebooted.start();
+    assert.notEqual(cert.serial, firstCert.serial);
+    const ok = await streamBoot(
+      journal.grpcAddress,
+      rebooted.credentials(),
+      rebooted.channelOptions(),
+      { nodeId: "n4" },
+    );
+    assert.ok(ok.ok, ok.details);
+    const old = await streamBoot(journal.grpcAddress, first.credentials(), NAME, {
+      nodeId: "n4",
+    });
+    assert.equal(old.code, status.UNAUTHENTICATED, "the pre-reboot certificate is superseded");
   } finally {
     await journal.dispose();
     await Deno.remove(dir, { recursive: true });

@@ -15,6 +15,8 @@ import { OverlayCache } from "../boot/overlay_cache.ts";
 import { warmOverlays } from "../boot/overlay_warmer.ts";
 import { followUpdates } from "../boot/update_stream.ts";
 import type { Journal } from "../core/journal.ts";
+import type { NodeLiveness } from "../ca/liveness.ts";
+import { parseRole } from "../../shared/domain/roles.ts";
 import { authorizeRead } from "./authz.ts";
 import { type HandlerDeps, requireNodeCaller, serverStream } from "./handlers.ts";
 
@@ -33,6 +35,8 @@ export interface BootConfigServiceDeps extends HandlerDeps {
   readonly subscriberStallMs?: number;
   /** Default: the system clock. */
   readonly clock?: Clock;
+  /** Counts nodes' config subscriptions (their liveness); absent: not tracked. */
+  readonly liveness?: NodeLiveness | undefined;
   /** Overlay bytes boot streams may have handed to the transport at once. Default 64 MiB. */
   readonly bootBytesInFlightMax?: number;
   /** Default: a new cache over the journal, warmed as overlay entries commit. */
@@ -138,6 +142,14 @@ export function bootConfigService(deps: BootConfigServiceDeps): BootConfigServic
         const { principal, signal } = context;
         authorizeRead(principal);
         requireNodeCaller(deps, context, request.nodeId, "SubscribeConfigUpdates");
+        // An agent's subscription is its heartbeat (Active → Inactive without one).
+        const agentNode = context.machine?.nodeId ??
+          (parseRole(principal.role).kind === "service-agent" && request.nodeId !== ""
+            ? request.nodeId
+            : undefined);
+        const disconnected = agentNode === undefined
+          ? undefined
+          : deps.liveness?.connected(agentNode);
         const scope: ScopeRef | undefined = fromProtoScope(request.scope) ??
           (request.vclusterId && request.nodeId === ""
             ? { kind: "vcluster", id: request.vclusterId }
@@ -147,14 +159,18 @@ export function bootConfigService(deps: BootConfigServiceDeps): BootConfigServic
           { nodeId: request.nodeId, scope },
           () => journal.state,
         );
-        await followUpdates(
-          journal,
-          { clock, heartbeatMs: deps.heartbeatMs, stallMs: deps.subscriberStallMs },
-          from,
-          filter,
-          signal,
-          send,
-        );
+        try {
+          await followUpdates(
+            journal,
+            { clock, heartbeatMs: deps.heartbeatMs, stallMs: deps.subscriberStallMs },
+            from,
+            filter,
+            signal,
+            send,
+          );
+        } finally {
+          disconnected?.();
+        }
       },
     ),
   };

@@ -85,6 +85,13 @@ export class PeerVerifier {
     if (record.state === EnrollmentState.REVOKED || book.revokedSerials.has(serial)) {
       throw refused(`certificate ${serial} of node ${nodeId} is revoked (decommissioned)`);
     }
+    // A renewal or a new enrollment supersedes the previous certificate for
+    // new calls (calls already open on it continue).
+    if (record.certSerial !== serial) {
+      throw refused(
+        `certificate ${serial} of node ${nodeId} was superseded by ${record.certSerial || "none"}`,
+      );
+    }
     return { nodeId, serial, notAfterMs: cert.notAfter.getTime() };
   }
 
