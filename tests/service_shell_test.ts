@@ -22,9 +22,8 @@ interface ServiceJson {
   restart_count: number;
 }
 
+// sandboxNode's agent.toml already has [agent.shell] listen = "127.0.0.1:0".
 const SHELL_AUTH = [
-  "[agent.shell]",
-  'listen = "127.0.0.1:0"',
   "[agent.shell.auth]",
   `issuer = "${TEST_AUTH.issuer}"`,
   `audience = "${TEST_AUTH.audience}"`,
@@ -224,7 +223,7 @@ Deno.test("an agent without [agent.shell.auth] refuses every pact service call",
   let started: Awaited<ReturnType<typeof startAgent>> | undefined;
   try {
     await declareServices(journal);
-    started = await startAgent(journal, "n2", '[agent.shell]\nlisten = "127.0.0.1:0"\n');
+    started = await startAgent(journal, "n2", "");
     const at = ["--node", "n2", "--agent", started.address];
     const admin = { PACT_TOKEN: await journal.token() };
     await started.agent.waitForLine(/every call will be refused \(fail closed\)/);

@@ -34,6 +34,9 @@ export async function sandboxNode(
       `endpoints = [${endpoints.map((e) => `"${e}"`).join(", ")}]`,
       "[agent.host]",
       `root = "${root}"`,
+      // Tests stay on loopback: the shell server's default is 0.0.0.0:9445.
+      "[agent.shell]",
+      'listen = "127.0.0.1:0"',
       "",
     ].join("\n"),
   );
