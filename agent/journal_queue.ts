@@ -34,6 +34,9 @@ export class DurableQueueSink implements EntrySink {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #retryMs: number;
   #closed = false;
+  /** Sequences of the entries appended so far (for the appends waiting on them). */
+  readonly #sequences = new WeakMap<ConfigEntry, number>();
+  #saving: Promise<void> = Promise.resolve();
 
   private constructor(options: DurableQueueOptions) {
     this.#options = options;
@@ -71,11 +74,10 @@ export class DurableQueueSink implements EntrySink {
     }
     this.#queue.push(entry);
     await this.#save();
-    let sequence = 0;
-    await this.flush((appended, sent) => {
-      if (sent === entry) sequence = appended;
-    });
-    return sequence;
+    // Another append's flush may send this entry: the sequence is looked up
+    // by entry, not taken from this call's own flush.
+    await this.flush();
+    return this.#sequences.get(entry) ?? 0;
   }
 
   /** Appends queued entries in order until one fails for a retryable reason. */
@@ -101,6 +103,7 @@ export class DurableQueueSink implements EntrySink {
         const entry = this.#queue[0]!;
         try {
           const sequence = await this.#options.inner.append(entry);
+          this.#sequences.set(entry, sequence);
           onAppended?.(sequence, entry);
           this.#retryMs = this.#options.retryBaseMs ?? 1_000;
         } catch (err) {
@@ -129,8 +132,14 @@ export class DurableQueueSink implements EntrySink {
     }, delay);
   }
 
-  /** Writes the whole queue atomically (temp file + rename). */
-  async #save(): Promise<void> {
+  /** Writes the whole queue atomically; one write at a time (they share the temp file). */
+  #save(): Promise<void> {
+    const run = this.#saving.then(() => this.#write());
+    this.#saving = run.catch(() => {});
+    return run;
+  }
+
+  async #write(): Promise<void> {
     const lines = this.#queue.map((entry) => {
       const bytes = ConfigEntry.encode(entry).finish();
       let binary = "";

@@ -121,3 +121,31 @@ Deno.test("DurableQueueSink drops what the journal refuses for good and what exc
     await sink.close();
   });
 });
+
+Deno.test("DurableQueueSink gives each of many concurrent appends its own sequence", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pact-queue-concurrent-" });
+  try {
+    let next = 1;
+    const slow: EntrySink = {
+      append: async () => {
+        await new Promise((r) => setTimeout(r, 5));
+        return next++;
+      },
+    };
+    const queue = await DurableQueueSink.open({ inner: slow, path: `${dir}/q.jsonl` });
+    const sequences = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) =>
+          queue.append(
+            agentEntry({ nodeId: "n1", type: EntryType.DRIFT_DETECTED, message: `e${i}` }),
+          ),
+      ),
+    );
+    assert.deepEqual(sequences, Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.equal(queue.pending, 0);
+    await queue.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -21,6 +21,9 @@ import { BootFailed } from "./boot/boot_phases.ts";
 import { DEFAULT_STATE_DIR, runBoot, type RunningNode } from "./boot/run_boot.ts";
 import { parseRunArgs, type RunArgs, USAGE } from "./boot/run_args.ts";
 import { DurableQueueSink } from "./journal_queue.ts";
+import { agentEntry } from "./drift/drift_entries.ts";
+import { type ServiceEvent, toLifecycleRecord } from "./supervisor/events.ts";
+import { type ConfigEntry, EntryType } from "../shared/proto/gen/pact/config/config.ts";
 import { JournalEntrySink } from "./journal_sink.ts";
 import { type EntrySink, NodeAgent } from "./node_agent.ts";
 import { startShell } from "./shell/start.ts";
@@ -42,12 +45,17 @@ async function main(args: RunArgs): Promise<number> {
   for (const signal of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(signal, stop);
   const env = (name: string) => Deno.env.get(name);
   const token = await agentToken(args.tokenFile, env);
+  // Service events (start, exit, crash, restart...) are journaled as
+  // SERVICE_LIFECYCLE entries once the journal queue is open; until then
+  // (during the boot) they wait here.
+  const lifecycle = new LifecycleJournal();
   let node: RunningNode;
   try {
     node = await runBoot({
       flags: args.flags,
       env,
       token,
+      onServiceEvent: (event) => lifecycle.record(event),
       readyPath: args.readyPath,
       stateDir: args.stateDir,
       journalWaitMs: args.journalWaitMs,
@@ -59,12 +67,14 @@ async function main(args: RunArgs): Promise<number> {
     return isPactError(cause) ? exitCodeFor(cause.code) : 1;
   }
   const drift = await startDriftWatch(node, args.stateDir ?? DEFAULT_STATE_DIR, token);
+  if (drift.journal) lifecycle.attach(node.boot.config.nodeId, drift.journal);
   const shell = await startShell(node, drift.journal, (line) => console.error(line));
   await stopped;
   console.error("pact-agent: stopping");
   await shell?.shutdown(2_000);
-  await drift.stop();
+  // Services first, so that their stop events still reach the journal queue.
   await node.shutdown();
+  await drift.stop();
   return 0;
 }
 
@@ -115,6 +125,38 @@ async function startDriftWatch(
       client?.close();
     },
   };
+}
+
+/** Journals service events; holds them until a journal sink is attached. */
+class LifecycleJournal {
+  #pending: ServiceEvent[] = [];
+  #sink: { nodeId: string; journal: EntrySink } | undefined;
+
+  record(event: ServiceEvent): void {
+    if (this.#sink) this.#append(event);
+    else if (this.#pending.length < 1000) this.#pending.push(event);
+  }
+
+  attach(nodeId: string, journal: EntrySink): void {
+    this.#sink = { nodeId, journal };
+    for (const event of this.#pending.splice(0)) this.#append(event);
+  }
+
+  #append(event: ServiceEvent): void {
+    const { nodeId, journal } = this.#sink!;
+    const entry: ConfigEntry = {
+      ...agentEntry({
+        nodeId,
+        type: EntryType.SERVICE_LIFECYCLE,
+        message: `${event.service} ${event.action}${event.detail ? `: ${event.detail}` : ""}`,
+        metadata: { service: event.service, action: event.action },
+      }),
+      payload: { $case: "service", value: toLifecycleRecord(event) },
+    };
+    journal.append(entry).catch((err) =>
+      console.error(`pact-agent: service event not journaled: ${(err as Error).message}`)
+    );
+  }
 }
 
 async function agentToken(

@@ -61,6 +61,14 @@ Deno.test("pact-agent boots its node, journals drift of a declared file, and sto
         .filter((e) => e.type === "DRIFT_DETECTED" && e.scope === "node:n7");
     }
     assert.ok(drift.length > 0, `no DriftDetected entry for n7 journaled:\n${agent.log}`);
+    // The service's start during the boot was journaled once the queue opened.
+    const log = await runPact(["log", "--json", "-n", "50"], pactEnv);
+    const lifecycle = (JSON.parse(log.stdout) as { type: string; scope: string; message: string }[])
+      .filter((e) => e.type === "SERVICE_LIFECYCLE" && e.scope === "node:n7");
+    assert.ok(
+      lifecycle.some((e) => /^app start/.test(e.message)),
+      `no SERVICE_LIFECYCLE start of app: ${JSON.stringify(lifecycle)}`,
+    );
 
     const status = await agent.stop();
     assert.equal(status.code, 0, agent.log);

@@ -18,6 +18,7 @@ import type { Host } from "../host/host.ts";
 import { linuxHost } from "../host/linux_host.ts";
 import { sandboxHost } from "../host/sandbox_host.ts";
 import { CgroupV2 } from "../supervisor/cgroup.ts";
+import type { ServiceEventSink } from "../supervisor/events.ts";
 import { DenoSpawner } from "../supervisor/process.ts";
 import { realTimers } from "../supervisor/timers.ts";
 import { BootFailed } from "./boot_phases.ts";
@@ -50,6 +51,8 @@ export interface RunBootOptions {
   /** Tries to journal the boot record before giving up (2 s apart); default 30. */
   readonly recordAttemptsMax?: number | undefined;
   readonly log?: ((line: string) => void) | undefined;
+  /** Also receives every service event (after it is logged), e.g. to journal it. */
+  readonly onServiceEvent?: ServiceEventSink | undefined;
 }
 
 /** A booted node in steady state. */
@@ -91,8 +94,10 @@ export async function runBoot(options: RunBootOptions): Promise<RunningNode> {
     monotonic: () => performance.now(),
     startedMs: options.startedMs ?? 0,
     capabilitySources: realCapabilitySources,
-    onServiceEvent: (e) =>
-      log(`service: ${e.service} ${e.action}${e.detail === "" ? "" : `: ${e.detail}`}`),
+    onServiceEvent: (e) => {
+      log(`service: ${e.service} ${e.action}${e.detail === "" ? "" : `: ${e.detail}`}`);
+      options.onServiceEvent?.(e);
+    },
     log,
   };
   const bootId = crypto.randomUUID().slice(0, 8);
