@@ -176,6 +176,10 @@ async function startGrpcTls(
       "localhost",
       "127.0.0.1",
       ...(wildcard ? [] : [config.listen.host]),
+      // The journal's node name, when it is a host name (not a bare member number).
+      ...(/^(?=.*[a-z])[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/i.test(config.nodeId)
+        ? [config.nodeId]
+        : []),
       ...settings.serverNames,
     ]),
   ];

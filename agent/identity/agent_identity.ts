@@ -130,11 +130,7 @@ export class AgentIdentity {
   /** mTLS credentials with the held certificate, for new journal channels. */
   credentials(): ChannelCredentials {
     const held = this.held;
-    return credentials.createSsl(
-      Buffer.from(this.#o.caBundlePem),
-      Buffer.from(held.keyPem),
-      Buffer.from(held.certPem),
-    );
+    return mtlsCredentials(this.#o.caBundlePem, held);
   }
 
   /** Channel options every journal channel needs (the name the server certificate carries). */
@@ -339,6 +335,22 @@ export class AgentIdentity {
     }
     throw last;
   }
+}
+
+/**
+ * grpc-js credentials for mTLS to the journal: trust only `caBundlePem`,
+ * present `identity`'s key and certificate. Pair them with the channel
+ * options of `AgentIdentity.channelOptions()` (the journal's name).
+ */
+export function mtlsCredentials(
+  caBundlePem: string,
+  identity: { readonly keyPem: string; readonly certPem: string },
+): ChannelCredentials {
+  return credentials.createSsl(
+    Buffer.from(caBundlePem),
+    Buffer.from(identity.keyPem),
+    Buffer.from(identity.certPem),
+  );
 }
 
 /** A fresh P-256 key and a CSR for it (CN = the node, when known). */

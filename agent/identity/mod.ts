@@ -8,6 +8,7 @@ export {
   type HeldCertificate,
   type IdentityChange,
   JOURNAL_SERVER_NAME,
+  mtlsCredentials,
 } from "./agent_identity.ts";
 export { CertStore, type StoredIdentity } from "./cert_store.ts";
 export { EnrollmentCallError } from "./enrollment_calls.ts";
