@@ -48,6 +48,8 @@ export class CertificateAuthority {
   readonly fingerprint: string;
   readonly source: CaSource;
   readonly #key: CryptoKey;
+  /** The same in every certificate this CA issues: made once. */
+  #authorityKeyId: Promise<x509.AuthorityKeyIdentifierExtension> | undefined;
 
   private constructor(
     cert: x509.X509Certificate,
@@ -176,8 +178,8 @@ export class CertificateAuthority {
           { type: "dns", value: request.nodeId },
           { type: "url", value: nodeUri(request.domainId, request.nodeId) },
         ]),
-        await x509.SubjectKeyIdentifierExtension.create(request.publicKey),
-        await x509.AuthorityKeyIdentifierExtension.create(this.cert),
+        await subjectKeyIdentifier(request.publicKey),
+        await this.#authorityKeyIdentifier(),
       ],
     });
     return { certPem: cert.toString("pem"), serial: cert.serialNumber, notBeforeMs, notAfterMs };
@@ -213,11 +215,16 @@ export class CertificateAuthority {
             value: name,
           })),
         ),
-        await x509.SubjectKeyIdentifierExtension.create(request.publicKey),
-        await x509.AuthorityKeyIdentifierExtension.create(this.cert),
+        await subjectKeyIdentifier(request.publicKey),
+        await this.#authorityKeyIdentifier(),
       ],
     });
     return { certPem: cert.toString("pem"), serial: cert.serialNumber, notBeforeMs, notAfterMs };
+  }
+
+  #authorityKeyIdentifier(): Promise<x509.AuthorityKeyIdentifierExtension> {
+    this.#authorityKeyId ??= x509.AuthorityKeyIdentifierExtension.create(this.cert);
+    return this.#authorityKeyId;
   }
 
   async #keyMatches(): Promise<boolean> {
@@ -226,6 +233,27 @@ export class CertificateAuthority {
     const publicKey = await this.cert.publicKey.export(EC_P256, ["verify"]);
     return await crypto.subtle.verify(EC_P256, publicKey, signature, probe);
   }
+}
+
+/** DER length of a P-256 SubjectPublicKeyInfo: a 26-byte header and the 65-byte point. */
+const P256_SPKI_BYTES = 91;
+
+/**
+ * The subject key identifier (RFC 5280 method 1: SHA-1 of the public key
+ * bits). For a P-256 key the bits are the SPKI's last 65 bytes, hashed
+ * here directly; other keys go through the library (which parses the SPKI
+ * again), as does nothing else on the signing path.
+ */
+export async function subjectKeyIdentifier(
+  publicKey: x509.PublicKey,
+): Promise<x509.SubjectKeyIdentifierExtension> {
+  const spki = new Uint8Array(publicKey.rawData);
+  if (spki.length !== P256_SPKI_BYTES || spki[P256_SPKI_BYTES - 65] !== 0x04) {
+    return await x509.SubjectKeyIdentifierExtension.create(publicKey);
+  }
+  const digest = await crypto.subtle.digest("SHA-1", spki.slice(P256_SPKI_BYTES - 65));
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return new x509.SubjectKeyIdentifierExtension(hex);
 }
 
 /** The SPIFFE-style URI SAN that names a node: `spiffe://<domain>/pact-agent/<node>`. */
