@@ -15,26 +15,9 @@ import {
   type ServiceStatusResponse,
   ShellServiceClient,
 } from "../../shared/proto/gen/pact/shell/shell.ts";
-import { type ErrorCode, PactError } from "../../shared/errors/mod.ts";
+import { PactError } from "../../shared/errors/mod.ts";
 import { parseEndpoint } from "./endpoint.ts";
-
-/** The PactError codes an agent may send in its `pact-error-code` trailer. */
-const KNOWN_CODES = new Set<string>([
-  "UNAUTHENTICATED",
-  "TOKEN_INVALID",
-  "TOKEN_EXPIRED",
-  "PERMISSION_DENIED",
-  "POLICY_DENIED",
-  "CONFLICT",
-  "TIMEOUT",
-  "NOT_WHITELISTED",
-  "VALIDATION",
-  "INVALID_ARGUMENT",
-  "NOT_FOUND",
-  "RESOURCE_EXHAUSTED",
-  "CONFIG",
-  "INTERNAL",
-]);
+import { grpcToPactError } from "./grpc_errors.ts";
 
 /** Default port of the agent's shell server. */
 export const AGENT_PORT = 9445;
@@ -123,56 +106,11 @@ export class AgentClient {
   }
 
   #toPactError(error: ServiceError): PactError {
-    const trailer = error.metadata?.get("pact-error-code")[0];
-    const details = error.details || error.message;
-    if (typeof trailer === "string" && trailer !== "UNAVAILABLE" && KNOWN_CODES.has(trailer)) {
-      return new PactError(trailer as ErrorCode, details);
-    }
-    switch (error.code) {
-      case status.UNAVAILABLE:
-        return new PactError(
-          "UNAVAILABLE",
-          `Agent unreachable at ${this.endpoint}: ${unavailableReason(details)}`,
-        );
-      case status.DEADLINE_EXCEEDED:
-        return new PactError(
-          "TIMEOUT",
-          `Agent at ${this.endpoint} did not answer within ${this.#timeoutMs / 1000} s`,
-        );
-      case status.UNAUTHENTICATED:
-        return new PactError("UNAUTHENTICATED", details);
-      case status.PERMISSION_DENIED:
-        return new PactError("PERMISSION_DENIED", details);
-      case status.NOT_FOUND:
-        return new PactError("NOT_FOUND", details);
-      case status.INVALID_ARGUMENT:
-        return new PactError("INVALID_ARGUMENT", details);
-      case status.UNIMPLEMENTED:
-        return new PactError("VALIDATION", details);
-      default:
-        return new PactError(
-          "INTERNAL",
-          `Agent error (${status[error.code] ?? error.code}): ${details}`,
-        );
-    }
+    return grpcToPactError(error, {
+      peer: "Agent",
+      endpoint: this.endpoint,
+      timeoutMs: this.#timeoutMs,
+      notFoundHint: "is the node name resolvable? else pass --agent",
+    });
   }
-}
-
-/** Shortens grpc-js's connection failure text to its cause. */
-function unavailableReason(details: string): string {
-  const reasons: Record<string, string> = {
-    ECONNREFUSED: "connection refused",
-    ENOTFOUND: "host not found (is the node name resolvable? else pass --agent)",
-    EAI_AGAIN: "host not found (is the node name resolvable? else pass --agent)",
-    EHOSTUNREACH: "host unreachable",
-    ETIMEDOUT: "connection timed out",
-    ECONNRESET: "connection reset",
-    "Name resolution failed": "host not found (is the node name resolvable? else pass --agent)",
-  };
-  const match =
-    /(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ETIMEDOUT|ECONNRESET|Name resolution failed)/
-      .exec(
-        details,
-      );
-  return match ? reasons[match[1]!]! : details;
 }

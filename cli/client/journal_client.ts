@@ -46,28 +46,9 @@ import {
   type UpdatePolicyRequest,
   type UpdatePolicyResponse,
 } from "../../shared/proto/gen/pact/policy/policy.ts";
-import { type ErrorCode, PactError } from "../../shared/errors/mod.ts";
+import { PactError } from "../../shared/errors/mod.ts";
 import { parseEndpoint } from "./endpoint.ts";
-
-const KNOWN_CODES = new Set<string>([
-  "UNAUTHENTICATED",
-  "TOKEN_INVALID",
-  "TOKEN_EXPIRED",
-  "PERMISSION_DENIED",
-  "POLICY_DENIED",
-  "CONFLICT",
-  "UNAVAILABLE",
-  "TIMEOUT",
-  "NOT_WHITELISTED",
-  "ROLLBACK_ACTIVE_CONSUMERS",
-  "VALIDATION",
-  "INVALID_ARGUMENT",
-  "NOT_FOUND",
-  "ALREADY_EXISTS",
-  "RESOURCE_EXHAUSTED",
-  "CONFIG",
-  "INTERNAL",
-]);
+import { grpcToPactError } from "./grpc_errors.ts";
 
 /** Where and how to reach the journal. */
 export interface JournalClientOptions {
@@ -242,63 +223,10 @@ export class JournalClient {
   }
 
   #toPactError(error: ServiceError): PactError {
-    const trailer = error.metadata?.get("pact-error-code")[0];
-    const details = error.details || error.message;
-    if (typeof trailer === "string" && KNOWN_CODES.has(trailer) && trailer !== "UNAVAILABLE") {
-      const pactError = new PactError(trailer as ErrorCode, details);
-      const rule = error.metadata.get("pact-error-rule")[0];
-      if (typeof rule === "string") Object.assign(pactError, { rule });
-      return pactError;
-    }
-    switch (error.code) {
-      case status.UNAVAILABLE:
-        return new PactError(
-          "UNAVAILABLE",
-          `Journal unreachable at ${this.endpoint}: ${unavailableReason(details)}`,
-        );
-      case status.DEADLINE_EXCEEDED:
-        return new PactError(
-          "TIMEOUT",
-          `Journal at ${this.endpoint} did not answer within ${this.#timeoutMs / 1000} s`,
-        );
-      case status.UNAUTHENTICATED:
-        return new PactError("UNAUTHENTICATED", details);
-      case status.PERMISSION_DENIED:
-        return new PactError("PERMISSION_DENIED", details);
-      case status.ABORTED:
-        return new PactError("CONFLICT", details);
-      case status.NOT_FOUND:
-        return new PactError("NOT_FOUND", details);
-      case status.FAILED_PRECONDITION:
-        return new PactError("VALIDATION", details);
-      case status.INVALID_ARGUMENT:
-        return new PactError("INVALID_ARGUMENT", details);
-      case status.RESOURCE_EXHAUSTED:
-        return new PactError("RESOURCE_EXHAUSTED", details);
-      default:
-        return new PactError(
-          "INTERNAL",
-          `Journal error (${status[error.code] ?? error.code}): ${details}`,
-        );
-    }
-  }
-}
-
-/** Shortens grpc-js's connection failure text to its cause. */
-function unavailableReason(details: string): string {
-  const match = /(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|ECONNRESET)/.exec(details);
-  switch (match?.[1]) {
-    case "ECONNREFUSED":
-      return "connection refused";
-    case "ENOTFOUND":
-      return "host not found";
-    case "EHOSTUNREACH":
-      return "host unreachable";
-    case "ETIMEDOUT":
-      return "connection timed out";
-    case "ECONNRESET":
-      return "connection reset";
-    default:
-      return details;
+    return grpcToPactError(error, {
+      peer: "Journal",
+      endpoint: this.endpoint,
+      timeoutMs: this.#timeoutMs,
+    });
   }
 }
