@@ -15,10 +15,8 @@
 import { JournalClient } from "../cli/client/journal_client.ts";
 import { formatHostPort } from "../shared/config/listen_address.ts";
 import { systemClock } from "../shared/clock/clock.ts";
-import { exitCodeFor, isPactError } from "../shared/errors/mod.ts";
 import { PACT_VERSION } from "../shared/version.ts";
-import { BootFailed } from "./boot/boot_phases.ts";
-import { DEFAULT_STATE_DIR, runBoot, type RunningNode } from "./boot/run_boot.ts";
+import { bootFromArgs, DEFAULT_STATE_DIR, type RunningNode } from "./boot/run_boot.ts";
 import { parseRunArgs, type RunArgs, USAGE } from "./boot/run_args.ts";
 import { DurableQueueSink } from "./journal_queue.ts";
 import { agentEntry } from "./drift/drift_entries.ts";
@@ -43,29 +41,16 @@ async function main(args: RunArgs): Promise<number> {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   for (const signal of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(signal, stop);
-  const env = (name: string) => Deno.env.get(name);
-  const token = await agentToken(args.tokenFile, env);
+  const token = await agentToken(args.tokenFile, (name) => Deno.env.get(name));
   // Service events (start, exit, crash, restart...) are journaled as
   // SERVICE_LIFECYCLE entries once the journal queue is open; until then
   // (during the boot) they wait here.
   const lifecycle = new LifecycleJournal();
-  let node: RunningNode;
-  try {
-    node = await runBoot({
-      flags: args.flags,
-      env,
-      token,
-      onServiceEvent: (event) => lifecycle.record(event),
-      readyPath: args.readyPath,
-      stateDir: args.stateDir,
-      journalWaitMs: args.journalWaitMs,
-    });
-  } catch (err) {
-    if (!isPactError(err) && !(err instanceof BootFailed)) throw err;
-    console.error(`pact-agent: ${(err as Error).message}`);
-    const cause = err instanceof BootFailed ? err.cause : err;
-    return isPactError(cause) ? exitCodeFor(cause.code) : 1;
-  }
+  const node = await bootFromArgs(args, {
+    token,
+    onServiceEvent: (event) => lifecycle.record(event),
+  });
+  if (typeof node === "number") return node;
   const drift = await startDriftWatch(node, args.stateDir ?? DEFAULT_STATE_DIR, token);
   if (drift.journal) lifecycle.attach(node.boot.config.nodeId, drift.journal);
   const shell = await startShell(node, drift.journal, (line) => console.error(line));

@@ -175,21 +175,25 @@ async function appendersFor(config: AgentConfig, token: string): Promise<Closabl
   );
 }
 
-/** `run_boot.ts --config <agent.toml> ...`: boot, then run until SIGTERM/SIGINT. */
-async function main(args: RunArgs): Promise<number> {
-  // Handlers first: a signal during boot must stop the services, not kill the agent.
-  let stop!: () => void;
-  const stopped = new Promise<void>((resolve) => (stop = resolve));
-  for (const signal of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(signal, stop);
+/**
+ * Boots the node as the command line asks (the boot runner's and
+ * pact-agent's shared start); on failure prints the one-line reason and
+ * returns the exit code.
+ */
+export async function bootFromArgs(
+  args: RunArgs,
+  extra: Pick<RunBootOptions, "token" | "onServiceEvent"> = {},
+): Promise<RunningNode | number> {
   const env: EnvReader = (name) => Deno.env.get(name);
-  let node: RunningNode;
   try {
-    node = await runBoot({
+    return await runBoot({
       flags: args.flags,
       env,
-      token: args.tokenFile === undefined
-        ? undefined
-        : (await Deno.readTextFile(args.tokenFile)).trim(),
+      token: extra.token ??
+        (args.tokenFile === undefined
+          ? undefined
+          : (await Deno.readTextFile(args.tokenFile)).trim()),
+      onServiceEvent: extra.onServiceEvent,
       readyPath: args.readyPath,
       stateDir: args.stateDir,
       journalWaitMs: args.journalWaitMs,
@@ -200,6 +204,16 @@ async function main(args: RunArgs): Promise<number> {
     const cause = err instanceof BootFailed ? err.cause : err;
     return isPactError(cause) ? exitCodeFor(cause.code) : 1;
   }
+}
+
+/** `run_boot.ts --config <agent.toml> ...`: boot, then run until SIGTERM/SIGINT. */
+async function main(args: RunArgs): Promise<number> {
+  // Handlers first: a signal during boot must stop the services, not kill the agent.
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  for (const signal of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(signal, stop);
+  const node = await bootFromArgs(args);
+  if (typeof node === "number") return node;
   await stopped;
   console.error("pact-agent: stopping services");
   await node.shutdown();
