@@ -163,7 +163,7 @@ export class FileObserver {
             this.#pending.add(node);
             this.#enqueue(async () => {
               this.#pending.delete(node);
-              await this.#check(node, "inotify");
+              await this.#checkEvent(node, real);
             });
           }
         }
@@ -171,6 +171,25 @@ export class FileObserver {
         if (!this.#stopped) (this.#options.onError ?? console.error)(err);
       }
     })();
+  }
+
+  /**
+   * Checks the path of a watch event. A new directory is walked: files
+   * written into it before the recursive watch reached it raise no event
+   * of their own.
+   */
+  async #checkEvent(node: string, real: string): Promise<void> {
+    const info = await Deno.lstat(real).catch(() => undefined);
+    if (!info?.isDirectory) {
+      await this.#check(node, "inotify");
+      return;
+    }
+    for await (const file of walkFiles(real, this.#options.trackedFilesMax ?? 10_000)) {
+      const inner = this.#options.files.nodePath(file);
+      if (inner !== undefined && !inner.includes(TEMP_MARK) && this.#covers(inner)) {
+        await this.#check(inner, "inotify");
+      }
+    }
   }
 
   /** Runs checks one at a time, so two never race on the same path. */
