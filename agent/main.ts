@@ -53,7 +53,12 @@ async function main(args: RunArgs): Promise<number> {
   if (typeof node === "number") return node;
   const drift = await startDriftWatch(node, args.stateDir ?? DEFAULT_STATE_DIR, token);
   if (drift.journal) lifecycle.attach(node.boot.config.nodeId, drift.journal);
-  const shell = await startShell(node, drift.journal, (line) => console.error(line));
+  const shell = await startShell({
+    node,
+    journal: drift.journal,
+    agent: drift.agent,
+    log: (line) => console.error(line),
+  });
   await stopped;
   console.error("pact-agent: stopping");
   await shell?.shutdown(2_000);
@@ -68,7 +73,9 @@ async function startDriftWatch(
   node: RunningNode,
   stateDir: string,
   token: string | undefined,
-): Promise<{ readonly journal: EntrySink | undefined; stop(): Promise<void> }> {
+): Promise<
+  { readonly journal: EntrySink | undefined; readonly agent: NodeAgent; stop(): Promise<void> }
+> {
   const { config, host, declared, policy } = node.boot;
   const endpoint = config.journal.endpoints[0];
   const client = endpoint && token
@@ -104,6 +111,7 @@ async function startDriftWatch(
   await agent.start();
   return {
     journal: client ? queue : undefined,
+    agent,
     async stop() {
       await agent.stop();
       await queue.close();

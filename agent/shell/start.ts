@@ -1,28 +1,33 @@
 /**
- * Wires the shell server to a booted node: its ServiceManager, the
- * supervisor's logs (pact backend) and the agent's journal queue.
+ * Wires the shell server to a booted node: each feature module (services,
+ * and the modules listed in SHELL_MODULES) builds its handlers from the
+ * node, the agent's journal queue and its drift loop.
  */
 import { formatHostPort } from "../../shared/config/listen_address.ts";
 import type { RunningNode } from "../boot/run_boot.ts";
-import type { EntrySink } from "../node_agent.ts";
+import type { EntrySink, NodeAgent } from "../node_agent.ts";
 import { PactSupervisor } from "../supervisor/supervisor.ts";
+import type { Handlers, RpcKit } from "./rpc_kit.ts";
 import { type ShellServer, startShellServer } from "./server.ts";
+import { serviceHandlers } from "./service_handlers.ts";
 import { ServiceOps } from "./service_ops.ts";
 
-/**
- * Starts the shell server unless `[agent.shell] enabled = false`; logs where
- * it listens, or why it could not start (the agent runs on without it).
- */
-export async function startShell(
-  node: RunningNode,
-  journal: EntrySink | undefined,
-  log: (line: string) => void,
-): Promise<ShellServer | undefined> {
+/** What a shell feature module may use. */
+export interface ShellContext {
+  readonly node: RunningNode;
+  /** The agent's durable journal queue; undefined when no journal is configured. */
+  readonly journal: EntrySink | undefined;
+  /** The drift loop (commit windows, rollback, emergency); undefined when not running. */
+  readonly agent: NodeAgent | undefined;
+  readonly log: (line: string) => void;
+}
+
+/** A feature module of the shell server: its handlers over the node. */
+export type ShellModule = (context: ShellContext) => (kit: RpcKit) => Handlers;
+
+/** The services module: ServiceStatus, ServiceControl, ServiceLogs. */
+const services: ShellModule = ({ node, journal, log }) => {
   const { config, services } = node.boot;
-  if (!config.shell.enabled) {
-    log("shell: disabled ([agent.shell] enabled = false)");
-    return undefined;
-  }
   const ops = new ServiceOps({
     node: { nodeId: config.nodeId, vcluster: config.vcluster },
     services,
@@ -30,23 +35,40 @@ export async function startShell(
     journal,
     log,
   });
+  return (kit) => serviceHandlers(kit, ops);
+};
+
+/** Every module the agent serves, in order (a later one may override an earlier one). */
+export const SHELL_MODULES: readonly ShellModule[] = [services];
+
+/**
+ * Starts the shell server unless `[agent.shell] enabled = false`; logs where
+ * it listens, or why it could not start (the agent runs on without it).
+ */
+export async function startShell(context: ShellContext): Promise<ShellServer | undefined> {
+  const { node, journal, log } = context;
+  const { config } = node.boot;
+  if (!config.shell.enabled) {
+    log("shell: disabled ([agent.shell] enabled = false)");
+    return undefined;
+  }
   let server: ShellServer;
   try {
     server = await startShellServer({
       listen: config.shell.listen,
       auth: config.shell.auth,
-      services: ops,
+      modules: SHELL_MODULES.map((module) => module(context)),
       log,
     });
   } catch (err) {
-    // The node keeps running its services; only remote service commands are lost.
+    // The node keeps running its services; only remote commands are lost.
     log(`shell: not started: ${(err as Error).message}`);
     return undefined;
   }
   if (!config.shell.auth) {
     log("shell: [agent.shell.auth] is not configured: every call will be refused (fail closed)");
   }
-  if (!journal) log("shell: no journal: service control actions are logged, not journaled");
+  if (!journal) log("shell: no journal: remote actions are logged, not journaled");
   log(`shell: listening on ${formatHostPort(server.address)}`);
   return server;
 }
