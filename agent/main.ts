@@ -12,17 +12,20 @@
  * Not wired yet: enrollment/mTLS identity, exec and interactive shell,
  * policy and overlay updates from the journal's subscription.
  */
-import { JournalClient } from "../cli/client/journal_client.ts";
-import { formatHostPort } from "../shared/config/listen_address.ts";
 import { systemClock } from "../shared/clock/clock.ts";
 import { PACT_VERSION } from "../shared/version.ts";
-import { bootFromArgs, DEFAULT_STATE_DIR, type RunningNode } from "./boot/run_boot.ts";
+import {
+  bootFromArgs,
+  DEFAULT_STATE_DIR,
+  readJournalTls,
+  type RunningNode,
+} from "./boot/run_boot.ts";
+import { JournalConnection } from "./journal_connection.ts";
 import { parseRunArgs, type RunArgs, USAGE } from "./boot/run_args.ts";
 import { DurableQueueSink } from "./journal_queue.ts";
 import { agentEntry } from "./drift/drift_entries.ts";
 import { type ServiceEvent, toLifecycleRecord } from "./supervisor/events.ts";
 import { type ConfigEntry, EntryType } from "../shared/proto/gen/pact/config/config.ts";
-import { JournalEntrySink } from "./journal_sink.ts";
 import { type EntrySink, NodeAgent } from "./node_agent.ts";
 import { startShell } from "./shell/start.ts";
 import { startInit } from "./pid1/mod.ts";
@@ -51,6 +54,8 @@ async function main(args: RunArgs): Promise<number> {
     onServiceEvent: (event) => lifecycle.record(event),
   });
   if (typeof node === "number") return node;
+  const identityStop = new AbortController();
+  const identityLoop = maintainIdentity(node, identityStop.signal);
   const drift = await startDriftWatch(node, args.stateDir ?? DEFAULT_STATE_DIR, token);
   if (drift.journal) lifecycle.attach(node.boot.config.nodeId, drift.journal);
   const shell = await startShell({
@@ -65,6 +70,8 @@ async function main(args: RunArgs): Promise<number> {
   // Services first, so that their stop events still reach the journal queue.
   await node.shutdown();
   await drift.stop();
+  identityStop.abort();
+  await identityLoop;
   return 0;
 }
 
@@ -76,25 +83,23 @@ async function startDriftWatch(
 ): Promise<
   { readonly journal: EntrySink | undefined; readonly agent: NodeAgent; stop(): Promise<void> }
 > {
-  const { config, host, declared, policy } = node.boot;
-  const endpoint = config.journal.endpoints[0];
-  const client = endpoint && token
-    ? new JournalClient({
-      endpoint: `${config.journal.tls ? "https" : "http"}://${formatHostPort(endpoint)}`,
-      token,
-      timeoutSeconds: 5,
-    })
-    : undefined;
+  const { config, host, declared, policy, identity } = node.boot;
+  // With an enrolled identity every journal call uses the node's certificate (mTLS).
+  const client = await JournalConnection.open(
+    config.journal.endpoints,
+    { token, identity, ...await tlsFiles(node) },
+    config.journal.tls !== undefined,
+  );
   if (!client) {
     console.error(
-      "pact-agent: no journal endpoint or agent token: drift is handled but not journaled",
+      "pact-agent: no journal endpoint, agent token or enrollment: drift is handled but not journaled",
     );
+  } else {
+    console.error(`pact-agent: journal ${client.endpoint} (${client.describe})`);
   }
   const root = config.hostRoot === "/" ? "" : config.hostRoot.replace(/\/+$/, "");
   const queue = await DurableQueueSink.open({
-    inner: client
-      ? new JournalEntrySink(client)
-      : { append: () => Promise.reject(new Error("no journal configured")) },
+    inner: client ?? { append: () => Promise.reject(new Error("no journal configured")) },
     path: `${root}${stateDir.replace(/\/+$/, "")}/journal-queue.jsonl`,
     onError: (message) => console.error(`pact-agent: journal queue: ${message}`),
   });
@@ -118,6 +123,29 @@ async function startDriftWatch(
       client?.close();
     },
   };
+}
+
+/** The `[agent.journal] tls_*` files, for a node that did not enroll. */
+async function tlsFiles(node: RunningNode) {
+  const tls = await readJournalTls(node.boot.config);
+  return tls ? { tls } : {};
+}
+
+/**
+ * Keeps the node's certificate fresh (renewal at 2/3 of its lifetime,
+ * re-enrollment when the journal's CA changed) until `signal` aborts.
+ */
+function maintainIdentity(node: RunningNode, signal: AbortSignal): Promise<void> {
+  const identity = node.boot.identity;
+  if (!identity) return Promise.resolve();
+  identity.onChange((change, held) =>
+    console.error(
+      `pact-agent: certificate ${change}: serial ${held.serial}, valid until ${
+        new Date(held.notAfterMs).toISOString()
+      }`,
+    )
+  );
+  return identity.run(signal);
 }
 
 /** Journals service events; holds them until a journal sink is attached. */

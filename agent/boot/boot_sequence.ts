@@ -13,6 +13,7 @@ import type {
   VClusterPolicy,
 } from "../../shared/proto/gen/pact/config/config.ts";
 import type { AgentConfig } from "../config.ts";
+import type { AgentIdentity } from "../identity/mod.ts";
 import type { Host } from "../host/host.ts";
 import type { CgroupPort } from "../supervisor/cgroup.ts";
 import type { ServiceEventSink } from "../supervisor/events.ts";
@@ -39,6 +40,14 @@ export interface BootOptions {
   /** Cgroup port for the supervisor; undefined runs services in the agent's cgroup. */
   readonly cgroupsOf: (config: AgentConfig) => Promise<CgroupPort | undefined>;
   readonly readTls: (config: AgentConfig) => Promise<JournalTls | undefined>;
+  /**
+   * The node's machine identity when `[agent.enrollment]` is configured: a
+   * stored certificate still valid, or a new one from Enroll. Undefined
+   * when enrollment is not configured. Throws BootError: UNREACHABLE when
+   * no journal answered (the boot goes on from the cache), anything else
+   * ends the boot.
+   */
+  readonly identityOf?: ((config: AgentConfig) => Promise<BootIdentity | undefined>) | undefined;
   /** Node path of the agent's state directory (the config cache lives there). */
   readonly stateDir: string;
   /** Node path of the readiness file. */
@@ -59,6 +68,14 @@ export interface BootOptions {
   readonly log: (line: string) => void;
 }
 
+/** An enrolled identity and the mTLS files it gives the boot stream. */
+export interface BootIdentity {
+  readonly identity: AgentIdentity;
+  readonly tls: JournalTls;
+  /** What happened, in words: reused or enrolled, node, serial. */
+  readonly detail: string;
+}
+
 /** A node that reached readiness. */
 export interface BootResult {
   readonly config: AgentConfig;
@@ -66,6 +83,8 @@ export interface BootResult {
   readonly declared: DeclaredState;
   readonly policy: VClusterPolicy | undefined;
   readonly services: ServiceManager;
+  /** The node's certificate keeper when it enrolled; undefined with a token only. */
+  readonly identity: AgentIdentity | undefined;
   readonly record: BootRecord;
   /** Where the config came from, in words. */
   readonly source: string;
@@ -91,16 +110,13 @@ export async function bootNode(options: BootOptions): Promise<BootResult> {
         }, ${config.journal.endpoints.length} journal endpoint(s), host ${config.hostRoot}`,
       };
     });
-    await phases.run("identity", () =>
-      Promise.resolve({
-        value: undefined,
-        detail: config.enrollment === undefined
-          ? "skipped: no enrollment configured"
-          : "skipped: enrollment is configured but not built into the boot yet",
-      }));
+    const enrolled = await phases.run("identity", () => identityPhase(options, config));
     const host = options.hostOf(config);
     const cache = new ConfigCache(host.files, options.stateDir);
-    const pulled = await phases.run("pull_config", () => pull(options, config, cache));
+    const pulled = await phases.run(
+      "pull_config",
+      () => pull(options, config, cache, enrolled),
+    );
     phases.fromCache = pulled.fromCache;
     phases.overlayVersion = pulled.config.complete.baseVersion;
     const declared = effectiveState(pulled.config);
@@ -138,6 +154,7 @@ export async function bootNode(options: BootOptions): Promise<BootResult> {
       declared,
       policy: pulled.config.complete.policy,
       services: services!,
+      identity: enrolled.value?.identity,
       record: phases.record(),
       source: pulled.source,
     };
@@ -153,17 +170,52 @@ interface PullResult {
   readonly source: string;
 }
 
+/** What the identity phase found: an identity, or why there is none. */
+interface Enrolled {
+  readonly value: BootIdentity | undefined;
+  /** Set when enrollment is configured but no journal answered. */
+  readonly unreachable: BootError | undefined;
+}
+
+/** The identity phase: enroll, reuse the stored certificate, or skip. */
+async function identityPhase(
+  options: BootOptions,
+  config: AgentConfig,
+): Promise<{ value: Enrolled; detail: string }> {
+  if (config.enrollment === undefined || options.identityOf === undefined) {
+    return {
+      value: { value: undefined, unreachable: undefined },
+      detail: "skipped: no enrollment configured (the agent token authenticates)",
+    };
+  }
+  try {
+    const found = await options.identityOf(config);
+    return {
+      value: { value: found, unreachable: undefined },
+      detail: found?.detail ?? "skipped",
+    };
+  } catch (err) {
+    if (!(err instanceof BootError) || err.reason !== "JOURNAL_UNREACHABLE") throw err;
+    return {
+      value: { value: undefined, unreachable: err },
+      detail: `NOT ENROLLED: ${err.message}; the config comes from the cache`,
+    };
+  }
+}
+
 /** The pull_config phase: the journal, else the cache when no journal answered. */
 async function pull(
   options: BootOptions,
   config: AgentConfig,
   cache: ConfigCache,
+  enrolled: Enrolled,
 ): Promise<{ value: PullResult; detail: string }> {
-  if (options.token === undefined) {
+  if (enrolled.unreachable) return fromCache(options, cache, config, enrolled.unreachable);
+  if (options.token === undefined && enrolled.value === undefined) {
     throw new BootError(
       "JOURNAL_REFUSED",
       "UNAUTHENTICATED",
-      "No agent token: set PACT_AGENT_TOKEN (or --token-file) to a pact-service-agent token",
+      "No agent token: set PACT_AGENT_TOKEN (or --token-file) to a pact-service-agent token, or configure [agent.enrollment]",
     );
   }
   // A cache that cannot be read is reported, not used; the journal may still answer.
@@ -179,8 +231,9 @@ async function pull(
   try {
     const pulled = await pullBootConfig({
       endpoints,
-      token: options.token,
-      tls: await options.readTls(config),
+      // An enrolled node's certificate speaks for it; the token is not sent then.
+      token: enrolled.value ? "" : options.token ?? "",
+      tls: enrolled.value?.tls ?? await options.readTls(config),
       nodeId: config.nodeId,
       vclusterId: config.vcluster ?? "",
       lastKnownVersion: cached?.config.complete.configVersion,
@@ -213,20 +266,43 @@ async function pull(
     };
   } catch (err) {
     if (!(err instanceof BootError) || err.reason !== "JOURNAL_UNREACHABLE") throw err;
-    if (cached === undefined) {
-      throw new BootError(
-        "NO_CONFIG",
-        "UNAVAILABLE",
-        `Cannot boot: ${err.message}; and ${
-          cacheProblem ?? `no cached config at ${cache.path} (first boot)`
-        }`,
-      );
-    }
-    const complete = cached.config.complete;
-    return {
-      value: { config: cached.config, fromCache: true, source: `cache ${cached.path}` },
-      detail:
-        `FROM CACHE (no journal reachable within ${options.journalWaitMs} ms): ${cached.path}, version ${complete.configVersion} from ${cached.endpoint} at ${cached.savedAt}`,
-    };
+    return fromCache(options, cache, config, err, { cached, problem: cacheProblem });
   }
+}
+
+/** Boots from the cached config because no journal answered (`unreachable` says why). */
+async function fromCache(
+  options: BootOptions,
+  cache: ConfigCache,
+  config: AgentConfig,
+  unreachable: BootError,
+  loaded?: {
+    cached: Awaited<ReturnType<ConfigCache["load"]>>;
+    problem: string | undefined;
+  },
+): Promise<{ value: PullResult; detail: string }> {
+  let cached = loaded?.cached;
+  let cacheProblem = loaded?.problem;
+  if (loaded === undefined) {
+    try {
+      cached = await cache.load(config.nodeId);
+    } catch (err) {
+      cacheProblem = (err as Error).message;
+    }
+  }
+  if (cached === undefined) {
+    throw new BootError(
+      "NO_CONFIG",
+      "UNAVAILABLE",
+      `Cannot boot: ${unreachable.message}; and ${
+        cacheProblem ?? `no cached config at ${cache.path} (first boot)`
+      }`,
+    );
+  }
+  const complete = cached.config.complete;
+  return {
+    value: { config: cached.config, fromCache: true, source: `cache ${cached.path}` },
+    detail:
+      `FROM CACHE (no journal reachable within ${options.journalWaitMs} ms): ${cached.path}, version ${complete.configVersion} from ${cached.endpoint} at ${cached.savedAt}`,
+  };
 }

@@ -26,12 +26,15 @@ export interface JournalTls {
   readonly ca: Uint8Array;
   readonly key: Uint8Array;
   readonly cert: Uint8Array;
+  /** Name the journal's certificate is checked against instead of the endpoint's host. */
+  readonly serverName?: string | undefined;
 }
 
 /** What to ask for, where, and how long to try. */
 export interface PullOptions {
   /** `host:port` of each journal, tried in order. */
   readonly endpoints: readonly string[];
+  /** Bearer token; "" sends none (the client certificate of `tls` authenticates). */
   readonly token: string;
   readonly tls: JournalTls | undefined;
   readonly nodeId: string;
@@ -80,6 +83,12 @@ export async function pullBootConfig(options: PullOptions): Promise<Pulled> {
         "grpc.max_receive_message_length": 16 * 1024 * 1024,
         "grpc.initial_reconnect_backoff_ms": BACKOFF_FIRST_MS,
         "grpc.max_reconnect_backoff_ms": BACKOFF_MAX_MS,
+        ...(options.tls?.serverName
+          ? {
+            "grpc.ssl_target_name_override": options.tls.serverName,
+            "grpc.default_authority": options.tls.serverName,
+          }
+          : {}),
       });
       clients.set(endpoint, client);
     }
@@ -105,7 +114,9 @@ export async function pullBootConfig(options: PullOptions): Promise<Pulled> {
           );
           return { config: verifyBootConfig(messages, endpoint), endpoint, attempts };
         } catch (err) {
-          const failure = err instanceof BootError ? err : failureOf(err as ServiceError, endpoint);
+          const failure = err instanceof BootError
+            ? err
+            : failureOf(err as ServiceError, endpoint, options);
           options.log(`boot: ${failure.message}`);
           if (failure.reason === "JOURNAL_UNREACHABLE") {
             unreachable = failure;
@@ -142,7 +153,7 @@ async function streamOnce(
   timeoutMs: number,
 ): Promise<BootConfigChunk[]> {
   const metadata = new Metadata();
-  metadata.set("authorization", `Bearer ${options.token}`);
+  if (options.token !== "") metadata.set("authorization", `Bearer ${options.token}`);
   const call: ClientReadableStream<BootConfigChunk> = client.streamBootConfig(
     {
       nodeId: options.nodeId,
@@ -158,7 +169,11 @@ async function streamOnce(
 }
 
 /** Sorts a gRPC failure into "try again later" and "this journal refuses". */
-function failureOf(err: ServiceError, endpoint: string): BootError {
+function failureOf(
+  err: ServiceError,
+  endpoint: string,
+  options: Pick<PullOptions, "token">,
+): BootError {
   const details = err.details || err.message;
   const pactCode = err.metadata?.get("pact-error-code")[0];
   const hint = Number(err.metadata?.get("retry-after-ms")[0]);
@@ -183,7 +198,9 @@ function failureOf(err: ServiceError, endpoint: string): BootError {
       return new BootError(
         "JOURNAL_REFUSED",
         err.code === status.UNAUTHENTICATED ? "UNAUTHENTICATED" : "PERMISSION_DENIED",
-        `Journal ${endpoint} refused the agent's token: ${details}`,
+        `Journal ${endpoint} refused the agent's ${
+          options.token === "" ? "certificate" : "token"
+        }: ${details}`,
       );
     case status.NOT_FOUND:
       return new BootError("JOURNAL_REFUSED", "NOT_FOUND", `Journal ${endpoint}: ${details}`);

@@ -23,7 +23,11 @@ import { DenoSpawner } from "../supervisor/process.ts";
 import { realTimers } from "../supervisor/timers.ts";
 import { BootFailed } from "./boot_phases.ts";
 import { bootEntry, type EntryAppender, journalBootRecord } from "./boot_record.ts";
-import { bootNode, type BootOptions, type BootResult } from "./boot_sequence.ts";
+import { type BootIdentity, bootNode, type BootOptions, type BootResult } from "./boot_sequence.ts";
+import { BootError } from "./boot_error.ts";
+import type { JournalTls } from "./config_stream.ts";
+import { type AgentCredentials, JournalConnection } from "../journal_connection.ts";
+import { PactError } from "../../shared/errors/mod.ts";
 import { realCapabilitySources } from "./capability_stub.ts";
 import { linuxAppliers, sandboxAppliers } from "./node_appliers.ts";
 import { parseRunArgs, type RunArgs, USAGE } from "./run_args.ts";
@@ -77,12 +81,8 @@ export async function runBoot(options: RunBootOptions): Promise<RunningNode> {
     appliersOf: (config, host) =>
       config.hostRoot === "/" ? linuxAppliers() : sandboxAppliers(config.hostRoot, host),
     cgroupsOf: (config) => cgroupsFor(config, options.cgroupRoot),
-    readTls: async (config) =>
-      config.journal.tls && {
-        ca: await Deno.readFile(config.journal.tls.ca),
-        key: await Deno.readFile(config.journal.tls.key),
-        cert: await Deno.readFile(config.journal.tls.cert),
-      },
+    readTls: readJournalTls,
+    identityOf: (config) => identityFor(config, log),
     stateDir: options.stateDir ?? DEFAULT_STATE_DIR,
     readyPath: options.readyPath ?? DEFAULT_READY_PATH,
     logDir: DEFAULT_LOG_DIR,
@@ -107,7 +107,7 @@ export async function runBoot(options: RunBootOptions): Promise<RunningNode> {
   } catch (err) {
     if (err instanceof BootFailed && loaded !== undefined && token !== undefined) {
       // Best effort, once: a journal that refused or is down will not take it either.
-      const clients = await appendersFor(loaded, token);
+      const clients = await appendersFor(loaded, { token, identity: undefined });
       await journalBootRecord(clients, bootEntry(loaded.nodeId, err.record, bootId), {
         attemptsMax: 1,
         retryIntervalMs: 0,
@@ -119,7 +119,7 @@ export async function runBoot(options: RunBootOptions): Promise<RunningNode> {
   }
   log(`boot: ready in ${boot.record.totalMs} ms (config from ${boot.source})`);
   const abort = new AbortController();
-  const clients = await appendersFor(boot.config, token!);
+  const clients = await appendersFor(boot.config, { token, identity: boot.identity });
   const recorded = journalBootRecord(clients, bootEntry(boot.config.nodeId, boot.record, bootId), {
     attemptsMax: options.recordAttemptsMax ?? 30,
     retryIntervalMs: 2_000,
@@ -162,17 +162,101 @@ async function tokenFrom(env: EnvReader): Promise<string | undefined> {
 
 type ClosableAppender = EntryAppender & { close(): void };
 
-/** One JournalClient per endpoint; loaded lazily so that a cache boot never waits on it. */
-async function appendersFor(config: AgentConfig, token: string): Promise<ClosableAppender[]> {
-  const { JournalClient } = await import("../../cli/client/journal_client.ts");
-  const scheme = config.journal.tls === undefined ? "http" : "https";
-  return config.journal.endpoints.map((endpoint) =>
-    new JournalClient({
-      endpoint: `${scheme}://${formatHostPort(endpoint)}`,
-      token,
-      timeoutSeconds: 5,
-    })
+/** One connection per endpoint; loaded lazily so that a cache boot never waits on it. */
+async function appendersFor(
+  config: AgentConfig,
+  credentials: AgentCredentials,
+): Promise<ClosableAppender[]> {
+  const tls = await readJournalTls(config);
+  const connections = await Promise.all(
+    config.journal.endpoints.map((endpoint) =>
+      JournalConnection.open([endpoint], { ...credentials, ...(tls ? { tls } : {}) }, !!tls)
+    ),
   );
+  return connections.filter((c) => c !== undefined).map((connection) => ({
+    appendEntry: (request) => connection.client().appendEntry(request),
+    close: () => connection.close(),
+  }));
+}
+
+/** The `[agent.journal] tls_*` files, when `tls_enabled`. */
+export async function readJournalTls(config: AgentConfig): Promise<JournalTls | undefined> {
+  return config.journal.tls && {
+    ca: await Deno.readFile(config.journal.tls.ca),
+    key: await Deno.readFile(config.journal.tls.key),
+    cert: await Deno.readFile(config.journal.tls.cert),
+  };
+}
+
+/**
+ * The identity phase's work when `[agent.enrollment]` is configured: the
+ * hardware identity from the host's `/sys`, the CA bundle, then a stored
+ * certificate still valid or Enroll over server-TLS.
+ */
+async function identityFor(
+  config: AgentConfig,
+  log: (line: string) => void,
+): Promise<BootIdentity | undefined> {
+  const enrollment = config.enrollment;
+  if (!enrollment) return undefined;
+  if (enrollment.caCert === undefined) {
+    throw new PactError(
+      "CONFIG",
+      "[agent.enrollment] needs ca_cert: the CA bundle the journal's certificate chains to",
+    );
+  }
+  const root = config.hostRoot === "/" ? "" : config.hostRoot.replace(/\/+$/, "");
+  const { AgentIdentity, readHardwareIdentity } = await import("../identity/mod.ts");
+  const caBundlePem = await Deno.readTextFile(enrollment.caCert).catch((err) => {
+    throw new PactError(
+      "CONFIG",
+      `[agent.enrollment] ca_cert ${enrollment.caCert}: ${(err as Error).message}`,
+    );
+  });
+  const hardware = await readHardwareIdentity({
+    dmiDir: `${root}/sys/class/dmi/id`,
+    netDir: `${root}/sys/class/net`,
+  });
+  const endpoints = enrollment.journalEndpoints.length > 0
+    ? enrollment.journalEndpoints
+    : config.journal.endpoints;
+  const identity = new AgentIdentity({
+    endpoints: endpoints.map(formatHostPort),
+    caBundlePem,
+    hardware,
+    certDir: `${root}${enrollment.certDir}`,
+  });
+  let enrolled = false;
+  const stopListening = identity.onChange(() => (enrolled = true));
+  let held;
+  try {
+    held = await identity.start();
+  } catch (err) {
+    if (isPactError(err) && (err.code === "UNAVAILABLE" || err.code === "TIMEOUT")) {
+      throw new BootError("JOURNAL_UNREACHABLE", "UNAVAILABLE", `Enrollment: ${err.message}`);
+    }
+    if (isPactError(err)) {
+      throw new BootError("JOURNAL_REFUSED", err.code, `Enrollment refused: ${err.message}`);
+    }
+    throw err;
+  } finally {
+    stopListening();
+  }
+  log(`identity: node ${held.nodeId} holds certificate ${held.serial}`);
+  return {
+    identity,
+    tls: {
+      ca: new TextEncoder().encode(caBundlePem),
+      key: new TextEncoder().encode(held.keyPem),
+      cert: new TextEncoder().encode(held.certPem),
+      serverName: identity.channelOptions()["grpc.ssl_target_name_override"] as string,
+    },
+    detail: `${
+      enrolled ? "enrolled:" : "reused stored"
+    } certificate ${held.serial} for node ${held.nodeId} (vCluster ${
+      held.vclusterId || "none"
+    }), valid until ${new Date(held.notAfterMs).toISOString()}`,
+  };
 }
 
 /**

@@ -4,6 +4,8 @@
  */
 import {
   type CallOptions,
+  type ChannelCredentials,
+  type ChannelOptions,
   type ClientReadableStream,
   credentials,
   Metadata,
@@ -53,8 +55,13 @@ import { grpcToPactError } from "./grpc_errors.ts";
 /** Where and how to reach the journal. */
 export interface JournalClientOptions {
   readonly endpoint: string;
+  /** Bearer token sent with every call; "" sends none (an agent's mTLS certificate speaks for it). */
   readonly token: string;
   readonly timeoutSeconds: number;
+  /** Channel credentials (an agent's mTLS); default: TLS with system roots for https, else plain. */
+  readonly credentials?: ChannelCredentials | undefined;
+  /** Extra channel options, e.g. the name the journal's certificate is checked against. */
+  readonly channelOptions?: ChannelOptions | undefined;
 }
 
 type Unary<Req, Res> = (
@@ -75,8 +82,12 @@ export class JournalClient {
 
   constructor(options: JournalClientOptions) {
     const { address, tls } = parseEndpoint(options.endpoint);
-    const creds = tls ? credentials.createSsl() : credentials.createInsecure();
-    const channelOptions = { "grpc.max_receive_message_length": 16 * 1024 * 1024 };
+    const creds = options.credentials ??
+      (tls ? credentials.createSsl() : credentials.createInsecure());
+    const channelOptions = {
+      "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      ...options.channelOptions,
+    };
     this.endpoint = options.endpoint;
     this.#config = new ConfigServiceClient(address, creds, channelOptions);
     this.#boot = new BootConfigServiceClient(address, creds, {
@@ -214,7 +225,7 @@ export class JournalClient {
 
   #metadata(): Metadata {
     const metadata = new Metadata();
-    metadata.set("authorization", `Bearer ${this.#token}`);
+    if (this.#token !== "") metadata.set("authorization", `Bearer ${this.#token}`);
     return metadata;
   }
 
