@@ -29,6 +29,7 @@ import type { RateLimiter } from "../ca/rate_limiter.ts";
 import type { Journal } from "../core/journal.ts";
 import type { PolicyEngine } from "../policy/engine.ts";
 import { EnrollmentError, type NodeEnrollmentRecord } from "../state/enrollments.ts";
+import type { JournalState } from "../state/state.ts";
 import { authorizeCustomRead, denialError } from "./authz.ts";
 import { anonymousUnary, type HandlerDeps, requireNodeCaller, unary } from "./handlers.ts";
 import { identityOf } from "./identity.ts";
@@ -193,7 +194,7 @@ export function enrollmentService(deps: EnrollmentServiceDeps): EnrollmentServic
         .filter((n) => request.vclusterId === "" || n.vclusterId === request.vclusterId)
         .filter((n) => !request.unassigned || n.vclusterId === "")
         .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
-        .map((n) => nodeEnrollmentOf(n));
+        .map((n) => nodeEnrollmentOf(n, shellAddressOf(journal.state, n.nodeId)));
       return { nodes };
     }),
 
@@ -201,7 +202,7 @@ export function enrollmentService(deps: EnrollmentServiceDeps): EnrollmentServic
       await authorizeCustomRead(deps.policy, journal.state, principal);
       const record = journal.state.enrollment.nodes.get(request.nodeId);
       if (!record || !visibility(principal)(record)) throw notRegistered(request.nodeId);
-      return nodeEnrollmentOf(record);
+      return nodeEnrollmentOf(record, shellAddressOf(journal.state, record.nodeId));
     }),
 
     getCaBundle: unary(deps, "GetCaBundle", async (_request, { principal }) => {
@@ -314,8 +315,13 @@ function certFields(result: Enrollment) {
   };
 }
 
-/** The wire view of a registration. */
-export function nodeEnrollmentOf(record: NodeEnrollmentRecord): NodeEnrollment {
+/** Where the node's agent last said its shell server listens; "" when it never did. */
+function shellAddressOf(state: JournalState, nodeId: string): string {
+  return state.nodes.get(nodeId)?.lastBoot?.shellAddress ?? "";
+}
+
+/** The wire view of a registration (with the agent's shell address, when known). */
+export function nodeEnrollmentOf(record: NodeEnrollmentRecord, shellAddress = ""): NodeEnrollment {
   return {
     nodeId: record.nodeId,
     domainId: record.domainId,
@@ -330,5 +336,6 @@ export function nodeEnrollmentOf(record: NodeEnrollmentRecord): NodeEnrollment {
     enrolledAt: new Date(record.enrolledAtMs),
     enrolledBy: record.enrolledBy,
     activeSessions: 0,
+    shellAddress,
   };
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  type BootRecord,
   type ConfigEntry,
   ConfigState,
   EntryType,
@@ -125,7 +126,9 @@ function applyToNode(
     case EntryType.EMERGENCY_END:
       return { ...base, configState: ConfigState.COMMITTED, emergency: undefined };
     case EntryType.BOOT_CONFIG:
-      return payload?.$case === "boot" ? { ...base, lastBoot: payload.value } : base;
+      return payload?.$case === "boot"
+        ? { ...base, lastBoot: withShellAddress(payload.value, node.lastBoot) }
+        : base;
     case EntryType.NODE_ASSIGNED:
     case EntryType.NODE_MOVED:
       return payload?.$case === "enrollment"
@@ -168,4 +171,15 @@ function applyToVCluster(vc: VClusterRecord, entry: ConfigEntry): VClusterRecord
     return { ...base, overlay: { ...payload.value, vclusterId: vc.vclusterId } };
   }
   return base;
+}
+
+/**
+ * A boot record without a shell address keeps the one the node reported
+ * before: the agent journals its boot record and, once its shell server is
+ * bound, the same record with the address; the first may reach the journal
+ * last when it was retried.
+ */
+export function withShellAddress(record: BootRecord, previous: BootRecord | undefined): BootRecord {
+  if (record.shellAddress !== "" || !previous?.shellAddress) return record;
+  return { ...record, shellAddress: previous.shellAddress };
 }

@@ -527,6 +527,12 @@ export interface BootRecord {
   fromCache: boolean;
   totalMs: number;
   overlayVersion: number;
+  /**
+   * Where the agent's shell server listens (`host:port`, the bound port;
+   * the node id as host when it listens on every address); empty when the
+   * record was written before the shell started or without one.
+   */
+  shellAddress: string;
 }
 
 export interface DelegationRecord {
@@ -5168,7 +5174,7 @@ export const BootPhase: MessageFns<BootPhase> = {
 };
 
 function createBaseBootRecord(): BootRecord {
-  return { phases: [], fromCache: false, totalMs: 0, overlayVersion: 0 };
+  return { phases: [], fromCache: false, totalMs: 0, overlayVersion: 0, shellAddress: "" };
 }
 
 export const BootRecord: MessageFns<BootRecord> = {
@@ -5184,6 +5190,9 @@ export const BootRecord: MessageFns<BootRecord> = {
     }
     if (message.overlayVersion !== 0) {
       writer.uint32(32).uint64(message.overlayVersion);
+    }
+    if (message.shellAddress !== "") {
+      writer.uint32(42).string(message.shellAddress);
     }
     return writer;
   },
@@ -5233,6 +5242,14 @@ export const BootRecord: MessageFns<BootRecord> = {
             message.overlayVersion = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.shellAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5254,6 +5271,7 @@ export const BootRecord: MessageFns<BootRecord> = {
     message.fromCache = object.fromCache ?? false;
     message.totalMs = object.totalMs ?? 0;
     message.overlayVersion = object.overlayVersion ?? 0;
+    message.shellAddress = object.shellAddress ?? "";
     return message;
   },
 };

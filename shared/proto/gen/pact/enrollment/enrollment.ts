@@ -143,6 +143,12 @@ export interface NodeEnrollment {
   enrolledAt: Date | undefined;
   enrolledBy: string;
   activeSessions: number;
+  /**
+   * Where the node's agent last said its shell server listens (`host:port`,
+   * from its BOOT_CONFIG entry); empty when it never did: then
+   * `<node_id>:9445`.
+   */
+  shellAddress: string;
 }
 
 export interface ListNodesResponse {
@@ -1517,6 +1523,7 @@ function createBaseNodeEnrollment(): NodeEnrollment {
     enrolledAt: undefined,
     enrolledBy: "",
     activeSessions: 0,
+    shellAddress: "",
   };
 }
 
@@ -1554,6 +1561,9 @@ export const NodeEnrollment: MessageFns<NodeEnrollment> = {
     }
     if (message.activeSessions !== 0) {
       writer.uint32(88).uint32(message.activeSessions);
+    }
+    if (message.shellAddress !== "") {
+      writer.uint32(98).string(message.shellAddress);
     }
     return writer;
   },
@@ -1659,6 +1669,14 @@ export const NodeEnrollment: MessageFns<NodeEnrollment> = {
             message.activeSessions = reader.uint32();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.shellAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1689,6 +1707,7 @@ export const NodeEnrollment: MessageFns<NodeEnrollment> = {
     message.enrolledAt = object.enrolledAt ?? undefined;
     message.enrolledBy = object.enrolledBy ?? "";
     message.activeSessions = object.activeSessions ?? 0;
+    message.shellAddress = object.shellAddress ?? "";
     return message;
   },
 };
