@@ -14,6 +14,7 @@ import type {
 } from "../../shared/proto/gen/pact/shell/shell.ts";
 import { agentEntry } from "../drift/drift_entries.ts";
 import type { EntrySink } from "../node_agent.ts";
+import type { EvaluatorState } from "../drift/evaluator_types.ts";
 import type { RotatingLog } from "../supervisor/rotating_log.ts";
 import type { ServiceManager, ServiceStatus } from "../supervisor/service_manager.ts";
 import { requireAccess } from "./authorize.ts";
@@ -36,6 +37,11 @@ export interface ServiceOpsDeps {
   readonly logsOf: ((name: string) => RotatingLog) | undefined;
   /** Where control actions are journaled; undefined: they are only logged. */
   readonly journal: EntrySink | undefined;
+  /**
+   * The drift loop's state (commit window, emergency); undefined when the
+   * loop does not run, and then no window rule applies.
+   */
+  readonly drift?: (() => Pick<EvaluatorState, "window" | "emergency">) | undefined;
   readonly log: (line: string) => void;
 }
 
@@ -64,6 +70,7 @@ export class ServiceOps {
     const checked = parseAction(action);
     requireAccess(principal, this.#deps.node, "control", `${checked} ${name}`);
     await this.#find(name);
+    this.#requireWindowRules(checked, name);
     const { services } = this.#deps;
     if (checked === "start") await services.start(name);
     else if (checked === "stop") await services.stop(name);
@@ -110,6 +117,26 @@ export class ServiceOps {
       partial = parts.pop() ?? "";
       if (parts.length > 0) yield parts;
     }
+  }
+
+  /**
+   * Service actions are subject to the commit window (reference §2.5): once
+   * a window expired and its rollback did not happen (blocked by consumers,
+   * or a category that needs acknowledgement), the node's drift must be
+   * resolved first. An active emergency suspends the rule.
+   */
+  #requireWindowRules(action: ControlAction, name: string): void {
+    const state = this.#deps.drift?.();
+    if (!state || state.emergency !== undefined || state.window.kind !== "expired") return;
+    const blocked = state.window.blockedBy.length > 0
+      ? ` (rollback blocked by ${state.window.blockedBy.join(", ")})`
+      : "";
+    throw new PactError(
+      "VALIDATION",
+      `Cannot ${action} ${name} on node ${this.#deps.node.nodeId}: its commit window expired at ${
+        new Date(state.window.expiredAtMs).toISOString()
+      } with the drift unresolved${blocked}: run pact extend or pact commit first`,
+    );
   }
 
   async #find(name: string, all?: readonly ServiceStatus[]): Promise<ServiceStatus> {

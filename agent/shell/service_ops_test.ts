@@ -6,6 +6,7 @@ import { DenoSpawner } from "../supervisor/process.ts";
 import { PactSupervisor } from "../supervisor/supervisor.ts";
 import { shService } from "../supervisor/testdata/decl.ts";
 import { realTimers } from "../supervisor/timers.ts";
+import type { EmergencySession, EvaluatorState, WindowState } from "../drift/evaluator_types.ts";
 import { ServiceOps } from "./service_ops.ts";
 
 const admin: Principal = { principal: "a@x", principalType: "human", role: "pact-platform-admin" };
@@ -15,6 +16,7 @@ const viewer: Principal = { principal: "v@x", principalType: "human", role: "pac
 async function withOps(
   body: (ops: ServiceOps, journaled: ConfigEntry[], supervisor: PactSupervisor) => Promise<void>,
   logs = true,
+  drift?: () => Pick<EvaluatorState, "window" | "emergency">,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "pact-shell-ops-" });
   const supervisor = new PactSupervisor(
@@ -33,6 +35,7 @@ async function withOps(
     services: supervisor,
     logsOf: logs ? (name) => supervisor.logs(name) : undefined,
     journal: { append: (entry) => Promise.resolve(journaled.push(entry) + 100) },
+    drift,
     log: () => {},
   });
   try {
@@ -109,4 +112,36 @@ Deno.test("ServiceOps.logs() says where the logs are when the backend keeps none
       (e) => isPactError(e, "VALIDATION") && /journalctl -u pact-db/.test(e.message),
     );
   }, false);
+});
+
+Deno.test("ServiceOps refuses service actions while an expired window's drift is unresolved, unless in emergency", async () => {
+  let window: WindowState = { kind: "idle" };
+  let emergency: EmergencySession | undefined;
+  await withOps(
+    async (ops, journaled) => {
+      await ops.control(admin, "db", "restart");
+      window = { kind: "expired", openedAtMs: 0, expiredAtMs: 1_000, blockedBy: ["pid 42 (cat)"] };
+      await assert.rejects(ops.control(admin, "db", "restart"), (e) => {
+        assert.ok(isPactError(e, "VALIDATION"));
+        assert.match(
+          e.message,
+          /commit window expired .* blocked by pid 42 \(cat\)\): run pact extend or pact commit first/,
+        );
+        return true;
+      });
+      assert.equal(
+        (await ops.status(viewer, "")).services[0]?.state,
+        "running",
+        "reads still work",
+      );
+      emergency = { startedAtMs: 0, expiresAtMs: 9e12, reason: "r", admin: "a@x", stale: false };
+      await ops.control(admin, "db", "restart");
+      emergency = undefined;
+      window = { kind: "open", openedAtMs: 0, deadlineMs: 9e12, extendedMs: 0 };
+      await ops.control(admin, "db", "restart");
+      assert.equal(journaled.length, 3, "the refused restart is not journaled");
+    },
+    true,
+    () => ({ window, emergency }),
+  );
 });
