@@ -83,6 +83,8 @@ export class PhaseRunner {
       fromCache: this.fromCache,
       totalMs: this.#elapsed(this.#startedMs),
       overlayVersion: this.overlayVersion,
+      // The shell server starts after the boot; it journals its address itself.
+      shellAddress: "",
     };
   }
 
