@@ -6,6 +6,7 @@
 import { formatHostPort } from "../../shared/config/listen_address.ts";
 import type { RunningNode } from "../boot/run_boot.ts";
 import type { EntrySink, NodeAgent } from "../node_agent.ts";
+import { execModule } from "./exec/exec_handlers.ts";
 import { PactSupervisor } from "../supervisor/supervisor.ts";
 import type { Handlers, RpcKit } from "./rpc_kit.ts";
 import { type ShellServer, startShellServer } from "./server.ts";
@@ -39,7 +40,7 @@ const services: ShellModule = ({ node, journal, log }) => {
 };
 
 /** Every module the agent serves, in order (a later one may override an earlier one). */
-export const SHELL_MODULES: readonly ShellModule[] = [services];
+export const SHELL_MODULES: readonly ShellModule[] = [services, execModule];
 
 /**
  * Starts the shell server unless `[agent.shell] enabled = false`; logs where

@@ -33,6 +33,11 @@ export interface ExecRequest {
   args: string[];
   /** 0 means the agent default (300 s). */
   timeoutSeconds: number;
+  /**
+   * Bytes of stdout (and of stderr) sent at most; 0 means the agent default
+   * (10 MiB). The agent never sends more than its default, whatever is asked.
+   */
+  outputLimitBytes: number;
 }
 
 export interface ExecOutput {
@@ -41,7 +46,24 @@ export interface ExecOutput {
     | { $case: "stderr"; value: Uint8Array }
     | { $case: "exitCode"; value: number }
     | { $case: "error"; value: string }
+    | //
+    /** Sent once, just before exit_code. */
+    { $case: "summary"; value: ExecSummary }
     | undefined;
+}
+
+/** How an exec ended, besides its exit code. */
+export interface ExecSummary {
+  execId: string;
+  durationMs: number;
+  /** The timeout killed the command (exit code 124). */
+  timedOut: boolean;
+  /** Output past the limit was dropped. */
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  /** `whitelisted` or `bypass` (a platform admin ran a non-whitelisted command). */
+  decision: string;
+  stateChanging: boolean;
 }
 
 export interface ShellOpen {
@@ -149,7 +171,7 @@ export interface ServiceLogChunk {
 }
 
 function createBaseExecRequest(): ExecRequest {
-  return { command: "", args: [], timeoutSeconds: 0 };
+  return { command: "", args: [], timeoutSeconds: 0, outputLimitBytes: 0 };
 }
 
 export const ExecRequest: MessageFns<ExecRequest> = {
@@ -162,6 +184,9 @@ export const ExecRequest: MessageFns<ExecRequest> = {
     }
     if (message.timeoutSeconds !== 0) {
       writer.uint32(24).uint32(message.timeoutSeconds);
+    }
+    if (message.outputLimitBytes !== 0) {
+      writer.uint32(32).uint64(message.outputLimitBytes);
     }
     return writer;
   },
@@ -203,6 +228,14 @@ export const ExecRequest: MessageFns<ExecRequest> = {
             message.timeoutSeconds = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.outputLimitBytes = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -223,6 +256,7 @@ export const ExecRequest: MessageFns<ExecRequest> = {
     message.command = object.command ?? "";
     message.args = object.args?.map((e) => e) || [];
     message.timeoutSeconds = object.timeoutSeconds ?? 0;
+    message.outputLimitBytes = object.outputLimitBytes ?? 0;
     return message;
   },
 };
@@ -245,6 +279,9 @@ export const ExecOutput: MessageFns<ExecOutput> = {
         break;
       case "error":
         writer.uint32(34).string(message.output.value);
+        break;
+      case "summary":
+        ExecSummary.encode(message.output.value, writer.uint32(42).fork()).join();
         break;
     }
     return writer;
@@ -295,6 +332,14 @@ export const ExecOutput: MessageFns<ExecOutput> = {
             message.output = { $case: "error", value: reader.string() };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.output = { $case: "summary", value: ExecSummary.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -337,7 +382,148 @@ export const ExecOutput: MessageFns<ExecOutput> = {
         }
         break;
       }
+      case "summary": {
+        if (object.output?.value !== undefined && object.output?.value !== null) {
+          message.output = { $case: "summary", value: ExecSummary.fromPartial(object.output.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseExecSummary(): ExecSummary {
+  return {
+    execId: "",
+    durationMs: 0,
+    timedOut: false,
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    decision: "",
+    stateChanging: false,
+  };
+}
+
+export const ExecSummary: MessageFns<ExecSummary> = {
+  encode(message: ExecSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.execId !== "") {
+      writer.uint32(10).string(message.execId);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(16).uint64(message.durationMs);
+    }
+    if (message.timedOut !== false) {
+      writer.uint32(24).bool(message.timedOut);
+    }
+    if (message.stdoutTruncated !== false) {
+      writer.uint32(32).bool(message.stdoutTruncated);
+    }
+    if (message.stderrTruncated !== false) {
+      writer.uint32(40).bool(message.stderrTruncated);
+    }
+    if (message.decision !== "") {
+      writer.uint32(50).string(message.decision);
+    }
+    if (message.stateChanging !== false) {
+      writer.uint32(56).bool(message.stateChanging);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.execId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.timedOut = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.stdoutTruncated = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.stderrTruncated = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.decision = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.stateChanging = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ExecSummary>): ExecSummary {
+    return ExecSummary.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecSummary>): ExecSummary {
+    const message = createBaseExecSummary();
+    message.execId = object.execId ?? "";
+    message.durationMs = object.durationMs ?? 0;
+    message.timedOut = object.timedOut ?? false;
+    message.stdoutTruncated = object.stdoutTruncated ?? false;
+    message.stderrTruncated = object.stderrTruncated ?? false;
+    message.decision = object.decision ?? "";
+    message.stateChanging = object.stateChanging ?? false;
     return message;
   },
 };
