@@ -11,6 +11,7 @@ import { logCommand } from "./commands/log.ts";
 import { loginCommand, logoutCommand } from "./commands/login.ts";
 import { enrollCommand, nodeCommand } from "./commands/node.ts";
 import { serviceCommand } from "./commands/service.ts";
+import { shellCommand } from "./commands/shell.ts";
 import { statusCommand } from "./commands/status.ts";
 import { watchCommand } from "./commands/watch.ts";
 import { CliContext, type Io } from "./context.ts";
@@ -64,6 +65,7 @@ export function buildProgram(ctx: CliContext): Command {
     enrollCommand(ctx),
     nodeCommand(ctx),
     serviceCommand(ctx),
+    shellCommand(ctx),
     loginCommand(ctx),
     logoutCommand(ctx),
     completionsCommand(ctx, () => program as unknown as Command),

@@ -12,6 +12,7 @@ import type { Handlers, RpcKit } from "./rpc_kit.ts";
 import { type ShellServer, startShellServer } from "./server.ts";
 import { serviceHandlers } from "./service_handlers.ts";
 import { ServiceOps } from "./service_ops.ts";
+import { shellSessions } from "./session/module.ts";
 
 /** What a shell feature module may use. */
 export interface ShellContext {
@@ -40,7 +41,7 @@ const services: ShellModule = ({ node, journal, log }) => {
 };
 
 /** Every module the agent serves, in order (a later one may override an earlier one). */
-export const SHELL_MODULES: readonly ShellModule[] = [services, execModule];
+export const SHELL_MODULES: readonly ShellModule[] = [services, shellSessions, execModule];
 
 /**
  * Starts the shell server unless `[agent.shell] enabled = false`; logs where

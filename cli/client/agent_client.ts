@@ -16,6 +16,12 @@ import {
   ShellServiceClient,
 } from "../../shared/proto/gen/pact/shell/shell.ts";
 import { PactError } from "../../shared/errors/mod.ts";
+import type { ClientDuplexStream } from "@grpc/grpc-js";
+import type {
+  RecordingChunk,
+  ShellInput,
+  ShellOutput,
+} from "../../shared/proto/gen/pact/shell/shell.ts";
 import { parseEndpoint } from "./endpoint.ts";
 import { grpcToPactError } from "./grpc_errors.ts";
 
@@ -91,6 +97,44 @@ export class AgentClient {
     }
   }
 
+  /**
+   * Opens an interactive shell stream (`pact shell`): write ShellInput
+   * (Open first), read ShellOutput; refusals come as PactErrors.
+   */
+  shell(): ShellStream {
+    const call: ClientDuplexStream<ShellInput, ShellOutput> = this.#client.shell(
+      this.#metadata(),
+    );
+    const toPactError = (error: ServiceError) => this.#toPactError(error);
+    return {
+      write: (input) => void call.write(input),
+      end: () => call.end(),
+      cancel: () => call.cancel(),
+      async *outputs() {
+        try {
+          for await (const output of call) yield output as ShellOutput;
+        } catch (err) {
+          if ((err as ServiceError).code === status.CANCELLED) return;
+          throw toPactError(err as ServiceError);
+        }
+      },
+    };
+  }
+
+  /** The bytes of a shell session's asciicast recording (`pact shell replay`). */
+  async *getRecording(sessionId: string): AsyncGenerator<Uint8Array> {
+    const call: ClientReadableStream<RecordingChunk> = this.#client.getRecording(
+      { sessionId },
+      this.#metadata(),
+      { deadline: this.#deadline() },
+    );
+    try {
+      for await (const chunk of call) yield (chunk as RecordingChunk).data;
+    } catch (err) {
+      throw this.#toPactError(err as ServiceError);
+    }
+  }
+
   close(): void {
     this.#client.close();
   }
@@ -113,4 +157,13 @@ export class AgentClient {
       notFoundHint: "is the node name resolvable? else pass --agent",
     });
   }
+}
+
+/** An open Shell stream. */
+export interface ShellStream {
+  write(input: ShellInput): void;
+  /** Half-closes: the agent hangs the session up. */
+  end(): void;
+  cancel(): void;
+  outputs(): AsyncGenerator<ShellOutput>;
 }

@@ -170,6 +170,15 @@ export interface ServiceLogChunk {
   lines: string[];
 }
 
+export interface RecordingRequest {
+  sessionId: string;
+}
+
+export interface RecordingChunk {
+  /** Consecutive bytes of the session's .cast file. */
+  data: Uint8Array;
+}
+
 function createBaseExecRequest(): ExecRequest {
   return { command: "", args: [], timeoutSeconds: 0, outputLimitBytes: 0 };
 }
@@ -1861,6 +1870,116 @@ export const ServiceLogChunk: MessageFns<ServiceLogChunk> = {
   },
 };
 
+function createBaseRecordingRequest(): RecordingRequest {
+  return { sessionId: "" };
+}
+
+export const RecordingRequest: MessageFns<RecordingRequest> = {
+  encode(message: RecordingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RecordingRequest>): RecordingRequest {
+    return RecordingRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RecordingRequest>): RecordingRequest {
+    const message = createBaseRecordingRequest();
+    message.sessionId = object.sessionId ?? "";
+    return message;
+  },
+};
+
+function createBaseRecordingChunk(): RecordingChunk {
+  return { data: new Uint8Array(0) };
+}
+
+export const RecordingChunk: MessageFns<RecordingChunk> = {
+  encode(message: RecordingChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordingChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordingChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RecordingChunk>): RecordingChunk {
+    return RecordingChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RecordingChunk>): RecordingChunk {
+    const message = createBaseRecordingChunk();
+    message.data = object.data ?? new Uint8Array(0);
+    return message;
+  },
+};
+
 export type ShellServiceService = typeof ShellServiceService;
 export const ShellServiceService = {
   exec: {
@@ -1938,6 +2057,16 @@ export const ShellServiceService = {
     responseSerialize: (value: ServiceLogChunk): Buffer => Buffer.from(ServiceLogChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): ServiceLogChunk => ServiceLogChunk.decode(value),
   },
+  /** The asciicast v2 recording of a shell session (same access as Shell). */
+  getRecording: {
+    path: "/pact.shell.ShellService/GetRecording" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: RecordingRequest): Buffer => Buffer.from(RecordingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordingRequest => RecordingRequest.decode(value),
+    responseSerialize: (value: RecordingChunk): Buffer => Buffer.from(RecordingChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordingChunk => RecordingChunk.decode(value),
+  },
 } as const;
 
 export interface ShellServiceServer extends UntypedServiceImplementation {
@@ -1949,6 +2078,8 @@ export interface ShellServiceServer extends UntypedServiceImplementation {
   serviceStatus: handleUnaryCall<ServiceRequest, ServiceStatusResponse>;
   serviceControl: handleUnaryCall<ServiceRequest, ServiceControlResponse>;
   serviceLogs: handleServerStreamingCall<ServiceLogsRequest, ServiceLogChunk>;
+  /** The asciicast v2 recording of a shell session (same access as Shell). */
+  getRecording: handleServerStreamingCall<RecordingRequest, RecordingChunk>;
 }
 
 export interface ShellServiceClient extends Client {
@@ -2029,6 +2160,13 @@ export interface ShellServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ServiceLogChunk>;
+  /** The asciicast v2 recording of a shell session (same access as Shell). */
+  getRecording(request: RecordingRequest, options?: Partial<CallOptions>): ClientReadableStream<RecordingChunk>;
+  getRecording(
+    request: RecordingRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<RecordingChunk>;
 }
 
 export const ShellServiceClient = makeGenericClientConstructor(
