@@ -12,6 +12,8 @@ import type { Handlers, RpcKit } from "./rpc_kit.ts";
 import { type ShellServer, startShellServer } from "./server.ts";
 import { serviceHandlers } from "./service_handlers.ts";
 import { ServiceOps } from "./service_ops.ts";
+import { diagModule } from "./diag/diag_handlers.ts";
+import { journalShellAddress } from "./shell_address.ts";
 import { shellSessions } from "./session/module.ts";
 
 /** What a shell feature module may use. */
@@ -41,7 +43,12 @@ const services: ShellModule = ({ node, journal, log }) => {
 };
 
 /** Every module the agent serves, in order (a later one may override an earlier one). */
-export const SHELL_MODULES: readonly ShellModule[] = [services, shellSessions, execModule];
+export const SHELL_MODULES: readonly ShellModule[] = [
+  services,
+  shellSessions,
+  execModule,
+  diagModule,
+];
 
 /**
  * Starts the shell server unless `[agent.shell] enabled = false`; logs where
@@ -72,5 +79,9 @@ export async function startShell(context: ShellContext): Promise<ShellServer | u
   }
   if (!journal) log("shell: no journal: remote actions are logged, not journaled");
   log(`shell: listening on ${formatHostPort(server.address)}`);
+  void journalShellAddress(
+    { nodeId: config.nodeId, record: node.boot.record, journal, log },
+    server.address,
+  );
   return server;
 }

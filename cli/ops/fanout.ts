@@ -43,7 +43,7 @@ export interface FanoutOptions {
   /** Stop starting nodes once more than this many failed; undefined: never stop. */
   readonly maxFailures: number | undefined;
   /** Called after each node finishes (for a progress line). */
-  readonly onProgress?: (progress: FanoutProgress) => void;
+  readonly onProgress?: ((progress: FanoutProgress) => void) | undefined;
 }
 
 /** How far a fan-out is. */
