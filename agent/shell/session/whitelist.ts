@@ -1,75 +1,12 @@
 /**
  * The commands a shell session's PATH links to (reference §2.11): the
  * default exec whitelist, plus the vCluster's `shell_whitelist`, never a
- * known shell-escape binary. Links point at the binaries found in the
- * system directories; a command missing on the node is simply left out.
- * (Local list: there is no shared exec whitelist module yet.)
+ * known shell-escape binary or command runner (the exec whitelist's rules,
+ * agent/shell/exec/whitelist.ts). Links point at the binaries found in the
+ * system directories; a command missing on the node is simply left out, and
+ * so is one whose real file is a shell or interpreter.
  */
-
-/** The default whitelist (38 commands, state-changing ones included). */
-export const DEFAULT_SHELL_COMMANDS: readonly string[] = [
-  "nvidia-smi",
-  "rocm-smi",
-  "dmesg",
-  "lspci",
-  "lsmod",
-  "lsblk",
-  "lscpu",
-  "uname",
-  "hostname",
-  "uptime",
-  "free",
-  "df",
-  "echo",
-  "ps",
-  "top",
-  "htop",
-  "ss",
-  "ping",
-  "traceroute",
-  "ethtool",
-  "cat",
-  "head",
-  "tail",
-  "wc",
-  "ls",
-  "stat",
-  "file",
-  "md5sum",
-  "sha256sum",
-  "diff",
-  "grep",
-  "journalctl",
-  "mount",
-  "ip",
-  "sysctl",
-  "systemctl",
-  "modprobe",
-  "umount",
-];
-
-/** Binaries that open a shell or run arbitrary code: never linked. */
-export const SHELL_ESCAPE_BINARIES: ReadonlySet<string> = new Set([
-  "vi",
-  "vim",
-  "less",
-  "more",
-  "man",
-  "python",
-  "python3",
-  "perl",
-  "ruby",
-  "lua",
-  "node",
-  "bash",
-  "sh",
-  "zsh",
-  "find",
-  "xargs",
-  "awk",
-  "nawk",
-  "gawk",
-]);
+import { isNeverAllowed, Whitelist } from "../exec/whitelist.ts";
 
 /** Where the linked binaries are looked up, in order. */
 export const SYSTEM_BIN_DIRS: readonly string[] = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"];
@@ -79,20 +16,14 @@ export const ADMIN_EXTRA_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/u
 
 /**
  * The commands of a session: the default list and `extra` (the vCluster's
- * shell_whitelist), without shell-escape binaries or names with a slash.
+ * shell_whitelist), without shell escapes, command runners or bad names.
  * Returns the commands and the refused extras.
  */
 export function shellCommands(
   extra: readonly string[],
 ): { commands: string[]; refused: string[] } {
-  const refused: string[] = [];
-  const commands = new Set(DEFAULT_SHELL_COMMANDS);
-  for (const name of extra) {
-    if (SHELL_ESCAPE_BINARIES.has(name) || !/^[A-Za-z0-9._+-]+$/.test(name) || name === "..") {
-      refused.push(name);
-    } else commands.add(name);
-  }
-  return { commands: [...commands], refused };
+  const whitelist = Whitelist.of(extra);
+  return { commands: whitelist.list().map((c) => c.command), refused: [...whitelist.ignored] };
 }
 
 /** Creates one symlink per command found in `dirs`; returns the linked commands. */
@@ -108,6 +39,9 @@ export async function linkCommands(
       try {
         const info = await Deno.stat(target);
         if (!info.isFile) continue;
+        // `ls` linking to busybox, or a whitelisted name that is really a shell.
+        const real = await Deno.realPath(target);
+        if (isNeverAllowed(real.slice(real.lastIndexOf("/") + 1))) break;
       } catch {
         continue;
       }
