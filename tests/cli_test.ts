@@ -49,6 +49,7 @@ Deno.test("pact --help and every command's help match their golden text", async 
       ["help-node-import.txt", ["node", "import", "--help"]],
       ["help-service.txt", ["service", "--help"]],
       ["help-service-logs.txt", ["service", "logs", "--help"]],
+      ["help-diag.txt", ["diag", "--help"]],
     ] as const
   ) {
     const result = await runPact([...args]);
