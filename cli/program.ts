@@ -7,6 +7,7 @@ import { approveCommand } from "./commands/approve.ts";
 import { groupCommand } from "./commands/group.ts";
 import { commitCommand } from "./commands/commit.ts";
 import { completionsCommand } from "./commands/completions.ts";
+import { execCommand } from "./commands/exec.ts";
 import { diagCommand } from "./commands/diag.ts";
 import { logCommand } from "./commands/log.ts";
 import { loginCommand, logoutCommand } from "./commands/login.ts";
@@ -66,6 +67,7 @@ export function buildProgram(ctx: CliContext): Command {
     enrollCommand(ctx),
     nodeCommand(ctx),
     serviceCommand(ctx),
+    execCommand(ctx),
     diagCommand(ctx),
     shellCommand(ctx),
     loginCommand(ctx),

@@ -24,6 +24,14 @@ import type {
 } from "../../shared/proto/gen/pact/shell/shell.ts";
 import { parseEndpoint } from "./endpoint.ts";
 import { grpcToPactError } from "./grpc_errors.ts";
+import type {
+  ExecOutput,
+  ExecRequest,
+  ListCommandsResponse,
+} from "../../shared/proto/gen/pact/shell/shell.ts";
+
+/** One message of the Exec stream. */
+export type ExecMessage = NonNullable<ExecOutput["output"]>;
 
 /** Default port of the agent's shell server. */
 export const AGENT_PORT = 9445;
@@ -133,6 +141,45 @@ export class AgentClient {
     } catch (err) {
       throw this.#toPactError(err as ServiceError);
     }
+  }
+
+  /**
+   * Runs one command (`pact exec`): its messages as they come (stdout,
+   * stderr, summary, exit code). The deadline covers the whole command:
+   * its timeout (0: the agent's 300 s) plus 30 s.
+   */
+  async *exec(request: ExecRequest, signal: AbortSignal): AsyncGenerator<ExecMessage> {
+    const seconds = (request.timeoutSeconds || 300) + 30;
+    const call: ClientReadableStream<ExecOutput> = this.#client.exec(
+      request,
+      this.#metadata(),
+      { deadline: new Date(Date.now() + seconds * 1000) },
+    );
+    const cancel = () => call.cancel();
+    signal.addEventListener("abort", cancel, { once: true });
+    try {
+      for await (const message of call) {
+        const output = (message as ExecOutput).output;
+        if (output) yield output;
+      }
+    } catch (err) {
+      if ((err as ServiceError).code === status.CANCELLED && signal.aborted) return;
+      throw this.#toPactError(err as ServiceError);
+    } finally {
+      signal.removeEventListener("abort", cancel);
+    }
+  }
+
+  /** The commands the node's exec runs, and its whitelist mode. */
+  listCommands(): Promise<ListCommandsResponse> {
+    return new Promise((resolve, reject) => {
+      this.#client.listCommands(
+        {},
+        this.#metadata(),
+        { deadline: this.#deadline() },
+        (error, response) => error ? reject(this.#toPactError(error)) : resolve(response),
+      );
+    });
   }
 
   close(): void {
