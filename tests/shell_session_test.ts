@@ -17,6 +17,7 @@ import { runPact } from "./harness/cli_process.ts";
 import { JournalProcess, TEST_AUTH } from "./harness/journal_process.ts";
 import { BootAgentProcess, removeSandboxNode, sandboxNode } from "./harness/boot_agent_process.ts";
 import { BIN } from "./harness/paths.ts";
+import { Pty } from "../agent/shell/pty/pty.ts";
 
 const SHELL_AUTH = [
   "[agent.shell.auth]",
@@ -254,6 +255,48 @@ Deno.test("pact shell runs a restricted, journaled, recorded session on a node a
     assert.equal(sized.exitCode, 0);
     const cast = await runPact(["shell", "replay", sized.sessionId, ...at, "--raw"], ops);
     assert.match(cast.stdout, /^\[[\d.]+,"r","120x40"\]$/m);
+
+    // pact shell on a real terminal: raw mode, the local window size and
+    // SIGWINCH resizes go through, and the terminal is cooked again after.
+    const home = await Deno.makeTempDir({ prefix: "pact-test-home-" });
+    const tty = Pty.spawn({
+      path: "/bin/sh",
+      argv: [
+        "sh",
+        "-c",
+        `"$0" shell n1 --agent ${address}; echo "code=$?"; stty -a | grep -o -- '-*icanon'`,
+        `${BIN}/pact`,
+      ],
+      env: { HOME: home, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", PACT_TOKEN: opsToken },
+      rows: 30,
+      cols: 100,
+    });
+    let screen = "";
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of tty.output) screen += decoder.decode(chunk, { stream: true });
+    })();
+    const see = async (match: RegExp) => {
+      const deadline = Date.now() + 15_000;
+      while (!match.test(screen)) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${match}:\n${screen}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const typeTty = (text: string) => tty.write(new TextEncoder().encode(text));
+    await see(/\[pact n1\][$#] $/);
+    await typeTty("echo size=$COLUMNS/$LINES\r");
+    await see(/size=100\/30/);
+    tty.resize(40, 120);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await typeTty("echo size=$COLUMNS/$LINES\r");
+    await see(/size=120\/40/);
+    await typeTty("exit 5\r");
+    assert.equal(await tty.exited, 0);
+    await reading;
+    await Deno.remove(home, { recursive: true });
+    assert.match(screen, /code=5\r?\n/);
+    assert.match(screen, /(^|\n)icanon\r?\n/, "the local terminal is cooked again");
 
     // Ten sessions at once; the eleventh is refused; closing frees them.
     for (let i = 0; i < 10; i++) raws.push(new RawSession(client, 24, 80));
