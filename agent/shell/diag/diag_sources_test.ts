@@ -89,3 +89,32 @@ Deno.test("hostDiagSources() on a real host runs dmesg when /dev/kmsg is no plai
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("hostDiagSources() with systemd reads syslog and services through journalctl", async () => {
+  const root = await Deno.makeTempDir({ prefix: "pact-diag-systemd-" });
+  try {
+    const calls: string[][] = [];
+    const run: CommandRunner = (command, args) => {
+      calls.push([command, ...args]);
+      return Promise.resolve({ code: 0, stdout: "j1\nj2\nj3\n", stderr: "", missing: false });
+    };
+    const sources = hostDiagSources({
+      root,
+      backend: "systemd",
+      serviceNames: () => Promise.resolve(["chronyd"]),
+      logsOf: undefined,
+      run,
+    });
+    assert.deepEqual(await sources.syslog(2), { lines: ["j2", "j3"], cut: true, label: "journal" });
+    assert.deepEqual(await sources.serviceLog("chronyd", 5), {
+      lines: ["j1", "j2", "j3"],
+      cut: false,
+    });
+    assert.deepEqual(calls, [
+      ["journalctl", "--no-pager", "-q", "-n", "3"],
+      ["journalctl", "--no-pager", "-q", "-n", "6", "-u", "pact-chronyd.service"],
+    ]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
