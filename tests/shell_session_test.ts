@@ -284,7 +284,7 @@ Deno.test("pact shell runs a restricted, journaled, recorded session on a node a
       }
     };
     const typeTty = (text: string) => tty.write(new TextEncoder().encode(text));
-    await see(/\[pact n1\][$#] $/);
+    await see(/pact:n1> $/);
     await typeTty("echo size=$COLUMNS/$LINES\r");
     await see(/size=100\/30/);
     tty.resize(40, 120);
@@ -301,7 +301,7 @@ Deno.test("pact shell runs a restricted, journaled, recorded session on a node a
     // Ten sessions at once; the eleventh is refused; closing frees them.
     for (let i = 0; i < 10; i++) raws.push(new RawSession(client, 24, 80));
     const ten = raws.slice(1);
-    for (const raw of ten) await raw.until(/[$#] $/);
+    for (const raw of ten) await raw.until(/pact:n1> $/);
     const eleventh = await pactWithInput(["shell", "n1", ...at], ops, "");
     assert.equal(eleventh.code, 1, eleventh.stdout);
     assert.match(eleventh.stderr, /already has 10 shell sessions \(at most 10\)/);

@@ -340,7 +340,7 @@ export class ShellSession {
 function rcFile(nodeId: string): string {
   const safeNode = nodeId.replace(/[^A-Za-z0-9._-]/g, "_");
   return [
-    `PS1='[pact ${safeNode}]\\$ '`,
+    `PS1='pact:${safeNode}> '`,
     "shopt -s histappend",
     "shopt -u histverify histreedit",
     "HISTCONTROL=",
