@@ -28,6 +28,7 @@ import { type ServiceEvent, toLifecycleRecord } from "./supervisor/events.ts";
 import { type ConfigEntry, EntryType } from "../shared/proto/gen/pact/config/config.ts";
 import { type EntrySink, NodeAgent } from "./node_agent.ts";
 import { startShell } from "./shell/start.ts";
+import { JournalFollower } from "./subscription/journal_updates.ts";
 import { startInit } from "./pid1/mod.ts";
 
 /** The help text: the boot runner's options, under the agent's name. */
@@ -114,10 +115,22 @@ async function startDriftWatch(
   });
   if (policy) agent.setPolicy(policy);
   await agent.start();
+  // Admin commits, policy and blacklist changes reach the running agent.
+  const follower = client
+    ? new JournalFollower({
+      nodeId: config.nodeId,
+      vcluster: config.vcluster,
+      journal: () => client.client(),
+      agent,
+      log: (line) => console.error(`pact-agent: ${line}`),
+    })
+    : undefined;
+  follower?.start();
   return {
     journal: client ? queue : undefined,
     agent,
     async stop() {
+      await follower?.stop();
       await agent.stop();
       await queue.close();
       client?.close();

@@ -6,7 +6,7 @@
  */
 import type { Clock } from "../shared/clock/clock.ts";
 import { EntryType } from "../shared/proto/gen/pact/config/config.ts";
-import type { ConfigEntry } from "../shared/proto/gen/pact/config/config.ts";
+import type { ConfigEntry, Identity } from "../shared/proto/gen/pact/config/config.ts";
 import type { AgentConfig } from "./config.ts";
 import type { Host } from "./host/host.ts";
 import { agentEntry } from "./drift/drift_entries.ts";
@@ -27,6 +27,28 @@ import { FileObserver, type Interval, realInterval } from "./observe/file_observ
 import { ProbeObserver } from "./observe/probe_observer.ts";
 import { NetlinkObserver } from "./observe/netlink_observer.ts";
 import type { ObserverEvent } from "./observe/observer_event.ts";
+import { Blacklist } from "./drift/blacklist.ts";
+
+/**
+ * Who asked for a command (pact rollback, extend, emergency, commit): the
+ * entries the command journals name them as author (the journal keeps an
+ * agent's author field), and entries the caller already journaled itself
+ * are not appended again.
+ */
+export interface CommandCaller {
+  readonly author: Identity;
+  /** Sequences of entries already in the journal for this command, by entry type. */
+  readonly journaled?: ReadonlyMap<EntryType, number>;
+}
+
+/** The last rollback the agent carried out, for the shell's Rollback answer. */
+export interface RollbackRecord {
+  readonly trigger: "expiry" | "admin" | "emergency_end";
+  readonly restored: readonly DriftItem[];
+  readonly skipped: readonly { readonly item: DriftItem; readonly reason: string }[];
+  readonly consumers: readonly string[];
+  readonly atMs: number;
+}
 
 /** Where the agent appends entries: the journal, or a test's list. */
 export interface EntrySink {
@@ -74,6 +96,8 @@ export class NodeAgent {
   #stopTick: (() => void) | undefined;
   /** Journal sequences of appended entries, in order (for status and tests). */
   readonly appended: number[] = [];
+  #caller: CommandCaller | undefined;
+  #lastRollback: RollbackRecord | undefined;
 
   constructor(options: NodeAgentOptions) {
     this.#options = options;
@@ -164,13 +188,54 @@ export class NodeAgent {
     await this.#queue;
   }
 
-  /** Feeds one event (or command) and carries out its actions; resolves with the step. */
-  send(event: EvaluatorEvent): Promise<Step> {
+  /** The node's id, vCluster and declared state (for `pact diff`). */
+  get node(): {
+    readonly nodeId: string;
+    readonly vcluster: string | undefined;
+    readonly declared: DeclaredState | undefined;
+    readonly host: Host;
+  } {
+    const { config, declared, host } = this.#options;
+    return { nodeId: config.nodeId, vcluster: config.vcluster, declared, host };
+  }
+
+  /** The last rollback carried out (by expiry, an admin or an emergency end). */
+  get lastRollback(): RollbackRecord | undefined {
+    return this.#lastRollback;
+  }
+
+  /** Where the host differs from the declared state now (empty without one). */
+  async declaredDiff(): Promise<ObserverEvent[]> {
+    const { host, declared, clock } = this.#options;
+    return declared === undefined ? [] : await diffDeclared(host, declared, clock.now());
+  }
+
+  /**
+   * Replaces the drift exclusions (a blacklist change from the journal);
+   * the rest of the settings stay.
+   */
+  setBlacklist(patterns: readonly string[]): Promise<Step> {
+    return this.send({
+      type: "settings",
+      settings: { ...this.#state.settings, blacklist: new Blacklist(patterns) },
+    });
+  }
+
+  /**
+   * Feeds one event (or command) and carries out its actions; resolves with
+   * the step. With a `caller`, the entries the step journals name them.
+   */
+  send(event: EvaluatorEvent, caller?: CommandCaller): Promise<Step> {
     const run = this.#queue.then(async () => {
-      const result = step(this.#state, event, this.#options.clock.now());
-      this.#state = result.state;
-      for (const action of result.actions) await this.#carryOut(action);
-      return result;
+      this.#caller = caller;
+      try {
+        const result = step(this.#state, event, this.#options.clock.now());
+        this.#state = result.state;
+        for (const action of result.actions) await this.#carryOut(action);
+        return result;
+      } finally {
+        this.#caller = undefined;
+      }
     });
     this.#queue = run.catch(() => undefined);
     return run;
@@ -267,6 +332,15 @@ export class NodeAgent {
     for (const { item, reason } of outcome.skipped) {
       this.#log(`cannot restore ${item.dimension} ${item.key}: ${reason}`);
     }
+    if (!converge) {
+      this.#lastRollback = {
+        trigger,
+        restored: outcome.restored,
+        skipped: outcome.skipped,
+        consumers: outcome.consumers,
+        atMs: this.#options.clock.now(),
+      };
+    }
     await this.#files.rebaseline(
       outcome.restored.filter((i) => i.dimension === "files").map((i) => i.key),
     );
@@ -284,6 +358,13 @@ export class NodeAgent {
   }
 
   async #append(entry: ConfigEntry): Promise<void> {
+    const caller = this.#caller;
+    const already = caller?.journaled?.get(entry.entryType);
+    if (already !== undefined) {
+      this.appended.push(already);
+      return;
+    }
+    if (caller !== undefined) entry = { ...entry, author: caller.author };
     try {
       this.appended.push(await this.#options.journal.append(entry));
     } catch (err) {

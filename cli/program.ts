@@ -16,6 +16,12 @@ import { serviceCommand } from "./commands/service.ts";
 import { shellCommand } from "./commands/shell.ts";
 import { statusCommand } from "./commands/status.ts";
 import { watchCommand } from "./commands/watch.ts";
+import { blacklistCommand } from "./commands/blacklist.ts";
+import { diffCommand } from "./commands/diff.ts";
+import { emergencyCommand } from "./commands/emergency.ts";
+import { extendCommand } from "./commands/extend.ts";
+import { promoteCommand } from "./commands/promote.ts";
+import { rollbackCommand } from "./commands/rollback.ts";
 import { CliContext, type Io } from "./context.ts";
 import type { SettingsSources } from "./settings.ts";
 
@@ -60,6 +66,12 @@ export function buildProgram(ctx: CliContext): Command {
     logCommand(ctx),
     watchCommand(ctx),
     commitCommand(ctx),
+    diffCommand(ctx),
+    rollbackCommand(ctx),
+    extendCommand(ctx),
+    emergencyCommand(ctx),
+    promoteCommand(ctx),
+    blacklistCommand(ctx),
     applyCommand(ctx),
     clusterCommand(ctx),
     groupCommand(ctx),

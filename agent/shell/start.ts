@@ -12,6 +12,7 @@ import type { Handlers, RpcKit } from "./rpc_kit.ts";
 import { type ShellServer, startShellServer } from "./server.ts";
 import { serviceHandlers } from "./service_handlers.ts";
 import { ServiceOps } from "./service_ops.ts";
+import { configCommands } from "./config/module.ts";
 import { diagModule } from "./diag/diag_handlers.ts";
 import { journalShellAddress } from "./shell_address.ts";
 import { shellSessions } from "./session/module.ts";
@@ -48,6 +49,7 @@ export const SHELL_MODULES: readonly ShellModule[] = [
   shellSessions,
   execModule,
   diagModule,
+  configCommands,
 ];
 
 /**

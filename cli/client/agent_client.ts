@@ -10,6 +10,11 @@ import {
   status,
 } from "@grpc/grpc-js";
 import {
+  type EmergencyRequest,
+  type EmergencyResponse,
+  type ExtendResponse,
+  type GetDriftResponse,
+  type RollbackResponse,
   type ServiceControlResponse,
   type ServiceLogChunk,
   type ServiceStatusResponse,
@@ -182,8 +187,49 @@ export class AgentClient {
     });
   }
 
+  /** Declared vs actual, drift, window and emergency of the node (`pact diff`). */
+  getDrift(): Promise<GetDriftResponse> {
+    return this.#unary((done) =>
+      this.#client.getDrift({}, this.#metadata(), { deadline: this.#deadline() }, done)
+    );
+  }
+
+  /** Pushes the commit window's deadline out by `minutes` (`pact extend`). */
+  extendCommitWindow(minutes: number): Promise<ExtendResponse> {
+    return this.#unary((done) =>
+      this.#client.extendCommitWindow(
+        { additionalMinutes: minutes },
+        this.#metadata(),
+        { deadline: this.#deadline() },
+        done,
+      )
+    );
+  }
+
+  /** Rolls the node's current drift back (`pact rollback`). */
+  rollback(): Promise<RollbackResponse> {
+    return this.#unary((done) =>
+      this.#client.rollback({}, this.#metadata(), { deadline: this.#deadline() }, done)
+    );
+  }
+
+  /** Starts or ends emergency mode (`pact emergency`). */
+  emergency(request: EmergencyRequest): Promise<EmergencyResponse> {
+    return this.#unary((done) =>
+      this.#client.emergency(request, this.#metadata(), { deadline: this.#deadline() }, done)
+    );
+  }
+
   close(): void {
     this.#client.close();
+  }
+
+  #unary<T>(
+    call: (done: (error: ServiceError | null, response: T) => void) => void,
+  ): Promise<T> {
+    return new Promise((resolve, reject) => {
+      call((error, response) => error ? reject(this.#toPactError(error)) : resolve(response));
+    });
   }
 
   #metadata(): Metadata {

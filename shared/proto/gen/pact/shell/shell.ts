@@ -179,6 +179,102 @@ export interface RecordingChunk {
   data: Uint8Array;
 }
 
+export interface GetDriftRequest {
+}
+
+/** One key where the node differs from its declared state, or drifted. */
+export interface DriftItemView {
+  /** mounts, files, network, services, kernel, packages or gpu. */
+  dimension: string;
+  key: string;
+  /** What the declared state says, and what the node has (empty: unknown or absent). */
+  declared: string;
+  actual: string;
+  detail: string;
+  /** inotify, hash_sweep, probe, netlink, ... */
+  source: string;
+  firstSeenMs: number;
+  lastSeenMs: number;
+}
+
+export interface DimensionValue {
+  dimension: string;
+  value: number;
+  weight: number;
+}
+
+export interface CommitWindowView {
+  /** idle, open or expired. */
+  state: string;
+  openedAtMs: number;
+  /** Open: when it expires. */
+  deadlineMs: number;
+  secondsLeft: number;
+  expiredAtMs: number;
+  /** Consumers that refused the last rollback. */
+  blockedBy: string[];
+}
+
+export interface EmergencyView {
+  active: boolean;
+  admin: string;
+  reason: string;
+  startedAtMs: number;
+  expiresAtMs: number;
+  stale: boolean;
+}
+
+export interface GetDriftResponse {
+  nodeId: string;
+  vcluster: string;
+  /** observe, warn or enforce. */
+  enforcementMode: string;
+  /** Declared vs actual, read from the node now. */
+  declaredDiff: DriftItemView[];
+  /** The drift the agent holds (reset by commit and rollback). */
+  drift: DriftItemView[];
+  vector: DimensionValue[];
+  magnitude: number;
+  window: CommitWindowView | undefined;
+  emergency:
+    | EmergencyView
+    | undefined;
+  /** The effective drift exclusions. */
+  blacklist: string[];
+  nowMs: number;
+}
+
+export interface RollbackRequest {
+}
+
+export interface RollbackResponse {
+  /** Keys restored to their declared or committed state. */
+  restored: DriftItemView[];
+  /** Keys that could not be restored, with why. */
+  skipped: string[];
+}
+
+export interface EmergencyRequest {
+  /** `start` or `end`. */
+  action: string;
+  /** Start: why (required). */
+  reason: string;
+  /** End: let another admin end someone else's emergency. */
+  force: boolean;
+  /** End: what to do with the drift: `commit` (default) or `rollback`. */
+  resolution: string;
+}
+
+export interface EmergencyResponse {
+  emergency:
+    | EmergencyView
+    | undefined;
+  /** The EmergencyStart/EmergencyEnd entry (0 when the journal was unreachable). */
+  journalSequence: number;
+  /** End: what the resolution did to the drift. */
+  driftItems: number;
+}
+
 function createBaseExecRequest(): ExecRequest {
   return { command: "", args: [], timeoutSeconds: 0, outputLimitBytes: 0 };
 }
@@ -1980,6 +2076,970 @@ export const RecordingChunk: MessageFns<RecordingChunk> = {
   },
 };
 
+function createBaseGetDriftRequest(): GetDriftRequest {
+  return {};
+}
+
+export const GetDriftRequest: MessageFns<GetDriftRequest> = {
+  encode(_: GetDriftRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDriftRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDriftRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<GetDriftRequest>): GetDriftRequest {
+    return GetDriftRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetDriftRequest>): GetDriftRequest {
+    const message = createBaseGetDriftRequest();
+    return message;
+  },
+};
+
+function createBaseDriftItemView(): DriftItemView {
+  return { dimension: "", key: "", declared: "", actual: "", detail: "", source: "", firstSeenMs: 0, lastSeenMs: 0 };
+}
+
+export const DriftItemView: MessageFns<DriftItemView> = {
+  encode(message: DriftItemView, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dimension !== "") {
+      writer.uint32(10).string(message.dimension);
+    }
+    if (message.key !== "") {
+      writer.uint32(18).string(message.key);
+    }
+    if (message.declared !== "") {
+      writer.uint32(26).string(message.declared);
+    }
+    if (message.actual !== "") {
+      writer.uint32(34).string(message.actual);
+    }
+    if (message.detail !== "") {
+      writer.uint32(42).string(message.detail);
+    }
+    if (message.source !== "") {
+      writer.uint32(50).string(message.source);
+    }
+    if (message.firstSeenMs !== 0) {
+      writer.uint32(56).uint64(message.firstSeenMs);
+    }
+    if (message.lastSeenMs !== 0) {
+      writer.uint32(64).uint64(message.lastSeenMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DriftItemView {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDriftItemView();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.dimension = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.declared = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.actual = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.firstSeenMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.lastSeenMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<DriftItemView>): DriftItemView {
+    return DriftItemView.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DriftItemView>): DriftItemView {
+    const message = createBaseDriftItemView();
+    message.dimension = object.dimension ?? "";
+    message.key = object.key ?? "";
+    message.declared = object.declared ?? "";
+    message.actual = object.actual ?? "";
+    message.detail = object.detail ?? "";
+    message.source = object.source ?? "";
+    message.firstSeenMs = object.firstSeenMs ?? 0;
+    message.lastSeenMs = object.lastSeenMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseDimensionValue(): DimensionValue {
+  return { dimension: "", value: 0, weight: 0 };
+}
+
+export const DimensionValue: MessageFns<DimensionValue> = {
+  encode(message: DimensionValue, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dimension !== "") {
+      writer.uint32(10).string(message.dimension);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    if (message.weight !== 0) {
+      writer.uint32(25).double(message.weight);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DimensionValue {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDimensionValue();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.dimension = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.weight = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<DimensionValue>): DimensionValue {
+    return DimensionValue.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DimensionValue>): DimensionValue {
+    const message = createBaseDimensionValue();
+    message.dimension = object.dimension ?? "";
+    message.value = object.value ?? 0;
+    message.weight = object.weight ?? 0;
+    return message;
+  },
+};
+
+function createBaseCommitWindowView(): CommitWindowView {
+  return { state: "", openedAtMs: 0, deadlineMs: 0, secondsLeft: 0, expiredAtMs: 0, blockedBy: [] };
+}
+
+export const CommitWindowView: MessageFns<CommitWindowView> = {
+  encode(message: CommitWindowView, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== "") {
+      writer.uint32(10).string(message.state);
+    }
+    if (message.openedAtMs !== 0) {
+      writer.uint32(16).uint64(message.openedAtMs);
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(24).uint64(message.deadlineMs);
+    }
+    if (message.secondsLeft !== 0) {
+      writer.uint32(32).uint32(message.secondsLeft);
+    }
+    if (message.expiredAtMs !== 0) {
+      writer.uint32(40).uint64(message.expiredAtMs);
+    }
+    for (const v of message.blockedBy) {
+      writer.uint32(50).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommitWindowView {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommitWindowView();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.openedAtMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deadlineMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.secondsLeft = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.expiredAtMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.blockedBy.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CommitWindowView>): CommitWindowView {
+    return CommitWindowView.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CommitWindowView>): CommitWindowView {
+    const message = createBaseCommitWindowView();
+    message.state = object.state ?? "";
+    message.openedAtMs = object.openedAtMs ?? 0;
+    message.deadlineMs = object.deadlineMs ?? 0;
+    message.secondsLeft = object.secondsLeft ?? 0;
+    message.expiredAtMs = object.expiredAtMs ?? 0;
+    message.blockedBy = object.blockedBy?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseEmergencyView(): EmergencyView {
+  return { active: false, admin: "", reason: "", startedAtMs: 0, expiresAtMs: 0, stale: false };
+}
+
+export const EmergencyView: MessageFns<EmergencyView> = {
+  encode(message: EmergencyView, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.active !== false) {
+      writer.uint32(8).bool(message.active);
+    }
+    if (message.admin !== "") {
+      writer.uint32(18).string(message.admin);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.startedAtMs !== 0) {
+      writer.uint32(32).uint64(message.startedAtMs);
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(40).uint64(message.expiresAtMs);
+    }
+    if (message.stale !== false) {
+      writer.uint32(48).bool(message.stale);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EmergencyView {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmergencyView();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.active = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.admin = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.expiresAtMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.stale = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<EmergencyView>): EmergencyView {
+    return EmergencyView.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EmergencyView>): EmergencyView {
+    const message = createBaseEmergencyView();
+    message.active = object.active ?? false;
+    message.admin = object.admin ?? "";
+    message.reason = object.reason ?? "";
+    message.startedAtMs = object.startedAtMs ?? 0;
+    message.expiresAtMs = object.expiresAtMs ?? 0;
+    message.stale = object.stale ?? false;
+    return message;
+  },
+};
+
+function createBaseGetDriftResponse(): GetDriftResponse {
+  return {
+    nodeId: "",
+    vcluster: "",
+    enforcementMode: "",
+    declaredDiff: [],
+    drift: [],
+    vector: [],
+    magnitude: 0,
+    window: undefined,
+    emergency: undefined,
+    blacklist: [],
+    nowMs: 0,
+  };
+}
+
+export const GetDriftResponse: MessageFns<GetDriftResponse> = {
+  encode(message: GetDriftResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.vcluster !== "") {
+      writer.uint32(18).string(message.vcluster);
+    }
+    if (message.enforcementMode !== "") {
+      writer.uint32(26).string(message.enforcementMode);
+    }
+    for (const v of message.declaredDiff) {
+      DriftItemView.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.drift) {
+      DriftItemView.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.vector) {
+      DimensionValue.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.magnitude !== 0) {
+      writer.uint32(57).double(message.magnitude);
+    }
+    if (message.window !== undefined) {
+      CommitWindowView.encode(message.window, writer.uint32(66).fork()).join();
+    }
+    if (message.emergency !== undefined) {
+      EmergencyView.encode(message.emergency, writer.uint32(74).fork()).join();
+    }
+    for (const v of message.blacklist) {
+      writer.uint32(82).string(v!);
+    }
+    if (message.nowMs !== 0) {
+      writer.uint32(88).uint64(message.nowMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDriftResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDriftResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.vcluster = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.enforcementMode = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.declaredDiff.push(DriftItemView.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.drift.push(DriftItemView.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.vector.push(DimensionValue.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.magnitude = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.window = CommitWindowView.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.emergency = EmergencyView.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.blacklist.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.nowMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<GetDriftResponse>): GetDriftResponse {
+    return GetDriftResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetDriftResponse>): GetDriftResponse {
+    const message = createBaseGetDriftResponse();
+    message.nodeId = object.nodeId ?? "";
+    message.vcluster = object.vcluster ?? "";
+    message.enforcementMode = object.enforcementMode ?? "";
+    message.declaredDiff = object.declaredDiff?.map((e) => DriftItemView.fromPartial(e)) || [];
+    message.drift = object.drift?.map((e) => DriftItemView.fromPartial(e)) || [];
+    message.vector = object.vector?.map((e) => DimensionValue.fromPartial(e)) || [];
+    message.magnitude = object.magnitude ?? 0;
+    message.window = (object.window !== undefined && object.window !== null)
+      ? CommitWindowView.fromPartial(object.window)
+      : undefined;
+    message.emergency = (object.emergency !== undefined && object.emergency !== null)
+      ? EmergencyView.fromPartial(object.emergency)
+      : undefined;
+    message.blacklist = object.blacklist?.map((e) => e) || [];
+    message.nowMs = object.nowMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseRollbackRequest(): RollbackRequest {
+  return {};
+}
+
+export const RollbackRequest: MessageFns<RollbackRequest> = {
+  encode(_: RollbackRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RollbackRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRollbackRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RollbackRequest>): RollbackRequest {
+    return RollbackRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RollbackRequest>): RollbackRequest {
+    const message = createBaseRollbackRequest();
+    return message;
+  },
+};
+
+function createBaseRollbackResponse(): RollbackResponse {
+  return { restored: [], skipped: [] };
+}
+
+export const RollbackResponse: MessageFns<RollbackResponse> = {
+  encode(message: RollbackResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.restored) {
+      DriftItemView.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.skipped) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RollbackResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRollbackResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.restored.push(DriftItemView.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.skipped.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RollbackResponse>): RollbackResponse {
+    return RollbackResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RollbackResponse>): RollbackResponse {
+    const message = createBaseRollbackResponse();
+    message.restored = object.restored?.map((e) => DriftItemView.fromPartial(e)) || [];
+    message.skipped = object.skipped?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseEmergencyRequest(): EmergencyRequest {
+  return { action: "", reason: "", force: false, resolution: "" };
+}
+
+export const EmergencyRequest: MessageFns<EmergencyRequest> = {
+  encode(message: EmergencyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.action !== "") {
+      writer.uint32(10).string(message.action);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.force !== false) {
+      writer.uint32(24).bool(message.force);
+    }
+    if (message.resolution !== "") {
+      writer.uint32(34).string(message.resolution);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EmergencyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmergencyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.resolution = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<EmergencyRequest>): EmergencyRequest {
+    return EmergencyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EmergencyRequest>): EmergencyRequest {
+    const message = createBaseEmergencyRequest();
+    message.action = object.action ?? "";
+    message.reason = object.reason ?? "";
+    message.force = object.force ?? false;
+    message.resolution = object.resolution ?? "";
+    return message;
+  },
+};
+
+function createBaseEmergencyResponse(): EmergencyResponse {
+  return { emergency: undefined, journalSequence: 0, driftItems: 0 };
+}
+
+export const EmergencyResponse: MessageFns<EmergencyResponse> = {
+  encode(message: EmergencyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.emergency !== undefined) {
+      EmergencyView.encode(message.emergency, writer.uint32(10).fork()).join();
+    }
+    if (message.journalSequence !== 0) {
+      writer.uint32(16).uint64(message.journalSequence);
+    }
+    if (message.driftItems !== 0) {
+      writer.uint32(24).uint32(message.driftItems);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EmergencyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmergencyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.emergency = EmergencyView.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.journalSequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.driftItems = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<EmergencyResponse>): EmergencyResponse {
+    return EmergencyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EmergencyResponse>): EmergencyResponse {
+    const message = createBaseEmergencyResponse();
+    message.emergency = (object.emergency !== undefined && object.emergency !== null)
+      ? EmergencyView.fromPartial(object.emergency)
+      : undefined;
+    message.journalSequence = object.journalSequence ?? 0;
+    message.driftItems = object.driftItems ?? 0;
+    return message;
+  },
+};
+
 export type ShellServiceService = typeof ShellServiceService;
 export const ShellServiceService = {
   exec: {
@@ -2067,6 +3127,39 @@ export const ShellServiceService = {
     responseSerialize: (value: RecordingChunk): Buffer => Buffer.from(RecordingChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): RecordingChunk => RecordingChunk.decode(value),
   },
+  /**
+   * The node's declared state against its actual state, its drift, commit
+   * window and emergency (`pact diff`).
+   */
+  getDrift: {
+    path: "/pact.shell.ShellService/GetDrift" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDriftRequest): Buffer => Buffer.from(GetDriftRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDriftRequest => GetDriftRequest.decode(value),
+    responseSerialize: (value: GetDriftResponse): Buffer => Buffer.from(GetDriftResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetDriftResponse => GetDriftResponse.decode(value),
+  },
+  /** Rolls the node's current drift back now (`pact rollback`). */
+  rollback: {
+    path: "/pact.shell.ShellService/Rollback" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RollbackRequest): Buffer => Buffer.from(RollbackRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RollbackRequest => RollbackRequest.decode(value),
+    responseSerialize: (value: RollbackResponse): Buffer => Buffer.from(RollbackResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RollbackResponse => RollbackResponse.decode(value),
+  },
+  /** Starts or ends emergency mode on the node (`pact emergency`). */
+  emergency: {
+    path: "/pact.shell.ShellService/Emergency" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EmergencyRequest): Buffer => Buffer.from(EmergencyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EmergencyRequest => EmergencyRequest.decode(value),
+    responseSerialize: (value: EmergencyResponse): Buffer => Buffer.from(EmergencyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EmergencyResponse => EmergencyResponse.decode(value),
+  },
 } as const;
 
 export interface ShellServiceServer extends UntypedServiceImplementation {
@@ -2080,6 +3173,15 @@ export interface ShellServiceServer extends UntypedServiceImplementation {
   serviceLogs: handleServerStreamingCall<ServiceLogsRequest, ServiceLogChunk>;
   /** The asciicast v2 recording of a shell session (same access as Shell). */
   getRecording: handleServerStreamingCall<RecordingRequest, RecordingChunk>;
+  /**
+   * The node's declared state against its actual state, its drift, commit
+   * window and emergency (`pact diff`).
+   */
+  getDrift: handleUnaryCall<GetDriftRequest, GetDriftResponse>;
+  /** Rolls the node's current drift back now (`pact rollback`). */
+  rollback: handleUnaryCall<RollbackRequest, RollbackResponse>;
+  /** Starts or ends emergency mode on the node (`pact emergency`). */
+  emergency: handleUnaryCall<EmergencyRequest, EmergencyResponse>;
 }
 
 export interface ShellServiceClient extends Client {
@@ -2167,6 +3269,57 @@ export interface ShellServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<RecordingChunk>;
+  /**
+   * The node's declared state against its actual state, its drift, commit
+   * window and emergency (`pact diff`).
+   */
+  getDrift(
+    request: GetDriftRequest,
+    callback: (error: ServiceError | null, response: GetDriftResponse) => void,
+  ): ClientUnaryCall;
+  getDrift(
+    request: GetDriftRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetDriftResponse) => void,
+  ): ClientUnaryCall;
+  getDrift(
+    request: GetDriftRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetDriftResponse) => void,
+  ): ClientUnaryCall;
+  /** Rolls the node's current drift back now (`pact rollback`). */
+  rollback(
+    request: RollbackRequest,
+    callback: (error: ServiceError | null, response: RollbackResponse) => void,
+  ): ClientUnaryCall;
+  rollback(
+    request: RollbackRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RollbackResponse) => void,
+  ): ClientUnaryCall;
+  rollback(
+    request: RollbackRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RollbackResponse) => void,
+  ): ClientUnaryCall;
+  /** Starts or ends emergency mode on the node (`pact emergency`). */
+  emergency(
+    request: EmergencyRequest,
+    callback: (error: ServiceError | null, response: EmergencyResponse) => void,
+  ): ClientUnaryCall;
+  emergency(
+    request: EmergencyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EmergencyResponse) => void,
+  ): ClientUnaryCall;
+  emergency(
+    request: EmergencyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EmergencyResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ShellServiceClient = makeGenericClientConstructor(
