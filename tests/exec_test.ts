@@ -268,3 +268,52 @@ Deno.test("pact exec streams, refuses, times out, caps output and journals throu
     await Deno.remove(links, { recursive: true });
   }
 });
+
+Deno.test("pact exec --vcluster runs the command on every node of the vCluster, grouped by output", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "pact-test-exec-fleet-" });
+  const journal = await JournalProcess.start({ dataDir });
+  const agents: Awaited<ReturnType<typeof startAgent>>[] = [];
+  try {
+    const admin = { PACT_TOKEN: await journal.token(), PACT_ENDPOINT: journal.endpoint };
+    for (const [index, node] of ["n1", "n2"].entries()) {
+      const enrolled = await runPact(
+        ["enroll", node, "--hardware-id", `52:54:00:00:01:0${index + 1}`, "--vcluster", "ml"],
+        admin,
+      );
+      assert.equal(enrolled.code, 0, enrolled.stderr);
+    }
+    agents.push(...await Promise.all(["n1", "n2"].map((n) => startAgent(journal, n))));
+    // The registry knows each agent's address once it is journaled.
+    await Promise.all(
+      agents.map((a) => a.agent.waitForLine(/shell: address \S+ journaled/, 40_000)),
+    );
+    const log = () => agents.map((a) => a.agent.log).join("\n");
+    const rule = "----------------";
+
+    const same = await runPact(["exec", "--vcluster", "ml", "--", "echo", "same"], admin);
+    assert.equal(same.code, 0, same.stderr + log());
+    assert.equal(same.stdout, `${rule}\nn[1-2]\n${rule}\nsame\n`);
+    assert.match(same.stderr, /2 node\(s\): 2 ok, 0 unreachable, 0 failed/);
+
+    const failing = await runPact(
+      ["--vcluster", "ml", "exec", "--prefix", "--", "ls", "/pact-exec-test-missing"],
+      admin,
+    );
+    assert.equal(failing.code, 1, "a non-zero exit code on a node makes the fleet exit 1");
+    assert.match(failing.stdout, /^\[n1\] .*No such file or directory\n/m);
+    assert.match(failing.stdout, /^\[n2\] \(exit code: 2\)$/m);
+
+    const refused = await runPact(["exec", "--vcluster", "ml", "--", "bash", "-c", "id"], admin);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, "");
+    assert.match(refused.stderr, /\[ERROR\] n1: Command refused: bash runs other commands/);
+    assert.match(refused.stderr, /2 node\(s\): 0 ok, 0 unreachable, 2 failed/);
+  } finally {
+    for (const { agent, node } of agents) {
+      await agent.stop();
+      await removeSandboxNode(node);
+    }
+    await journal.dispose();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
