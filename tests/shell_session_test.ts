@@ -203,6 +203,15 @@ Deno.test("pact shell runs a restricted, journaled, recorded session on a node a
       new RegExp(`^PACT_AUDIT session=${sid} user=ops@example\\.org cmd=uname -s$`, "m"),
     );
     await assert.rejects(Deno.stat(`${sessionDir}/bin`));
+    // Learning mode (the default): the command rbash did not find is captured.
+    assert.match(
+      audit,
+      new RegExp(`^PACT_LEARN session=${sid} user=ops@example\\.org cmd=id$`, "m"),
+    );
+    assert.match(
+      agent.log,
+      /learning: .* ran id, which is not whitelisted; to allow it, add it to vCluster ml's shell_whitelist/,
+    );
 
     // Replay: the recorded output, with and without --raw.
     const replay = await runPact(["shell", "replay", sid, ...at, "--no-delay"], ops);

@@ -20,6 +20,7 @@ export const shellSessions: ShellModule = ({ node, journal, log }) => {
     extraCommands: () => node.boot.policy?.shellWhitelist ?? [],
     journal,
     log,
+    learning: config.shell.whitelistMode === "learning",
   });
   return (kit) => shellSessionHandlers(kit, sessions);
 };

@@ -38,6 +38,12 @@ export interface ShellSessionsOptions {
   readonly log: (line: string) => void;
   readonly sessionsMax?: number;
   readonly recordingBytesMax?: number;
+  /**
+   * `[agent.shell] whitelist_mode = "learning"`: a command the shell did not
+   * find is captured (audit.log `PACT_LEARN` line, agent log with a
+   * suggestion to add it to the vCluster's shell_whitelist).
+   */
+  readonly learning?: boolean;
 }
 
 /** The Open message of a session. */
@@ -263,6 +269,7 @@ export class ShellSession {
     for await (const chunk of pty.output) {
       this.#recorder?.output(chunk);
       onOutput(chunk);
+      if (this.#options.learning) await this.#learn(chunk);
       // PROMPT_COMMAND has just run `history -a` when a prompt shows up.
       void this.#audit?.scan();
     }
@@ -281,6 +288,24 @@ export class ShellSession {
       } commands`,
     );
     this.#resolveClosed(code);
+  }
+
+  /** Captures `rbash: <name>: command not found` (learning mode). */
+  async #learn(chunk: Uint8Array): Promise<void> {
+    const text = new TextDecoder().decode(chunk);
+    const { node, log } = this.#options;
+    const user = sanitizePrincipal(this.principal.principal);
+    for (const [, name] of text.matchAll(/rbash: ([A-Za-z0-9._+-]{1,255}): command not found/g)) {
+      const scope = node.vcluster === undefined ? "the node's" : `vCluster ${node.vcluster}'s`;
+      log(
+        `shell: learning: session ${this.id}: ${this.principal.principal} ran ${name}, which is not whitelisted; to allow it, add it to ${scope} shell_whitelist`,
+      );
+      await Deno.writeTextFile(
+        `${this.#dir}/audit.log`,
+        `PACT_LEARN session=${this.id} user=${user} cmd=${name}\n`,
+        { append: true, mode: 0o600 },
+      ).catch(() => {});
+    }
   }
 
   /** Journals in order (start, commands, end) without holding the terminal up. */
