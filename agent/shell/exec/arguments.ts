@@ -30,6 +30,20 @@ export const SENSITIVE_PATHS: readonly string[] = [
   "/run/pact/ca/",
 ];
 
+/**
+ * Beyond the reference: the agent's own state (its identity key, journal
+ * queue), and process memory and environments (the agent's token may be in
+ * its environment; exec runs as root, so it could read them).
+ */
+export const AGENT_SECRETS: readonly string[] = [
+  "/var/lib/pact/",
+  "/proc/kcore",
+  "/dev/mem",
+  "/dev/kmem",
+  "/dev/port",
+];
+const PROCESS_SECRET = /^\/proc\/[^/]+\/(task\/[^/]+\/)?(environ|mem)$/;
+
 /** Substrings refused in arguments (and command names). */
 export const METACHARACTERS: readonly string[] = [
   ";",
@@ -61,7 +75,11 @@ export function checkArguments(
     refuse(`${args.length} arguments: at most ${ARGS_MAX}`);
   }
   const recursive = RECURSIVE_READERS.has(command) &&
-    args.some((arg, i) => RECURSIVE_FLAGS.test(arg) || (arg === "-d" && args[i + 1] === "recurse"));
+    args.some((arg, i) =>
+      RECURSIVE_FLAGS.test(arg) ||
+      ((arg === "-d" || arg === "--directories") && args[i + 1] === "recurse") ||
+      arg === "-drecurse"
+    );
   for (const arg of args) {
     if (new TextEncoder().encode(arg).length > ARG_BYTES_MAX) {
       refuse(`an argument of more than ${ARG_BYTES_MAX} bytes`);
@@ -145,9 +163,12 @@ const SECRET_HOLDERS = ["/home", "/etc", "/root", "/run", "/var/lib/pact"];
 
 /** The secret `path` names, is inside of, or (when recursing) contains. */
 export function sensitiveIn(path: string, recursive: boolean): string | undefined {
-  for (const secret of SENSITIVE_PATHS) {
+  for (const secret of [...SENSITIVE_PATHS, ...AGENT_SECRETS]) {
     const bare = secret.endsWith("/") ? secret.slice(0, -1) : secret;
     if (path.includes(secret) || path.endsWith(bare) || path.includes(`${bare}/`)) return secret;
+  }
+  if (path.startsWith("/") && PROCESS_SECRET.test(normalize(path))) {
+    return "/proc/<pid>/environ|mem";
   }
   if (recursive && path.startsWith("/")) {
     const dir = normalize(path);

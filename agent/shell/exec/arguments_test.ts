@@ -80,6 +80,23 @@ Deno.test("checkArguments() refuses the reference's sensitive paths in every spe
   for (const [arg, pattern] of cases) refused("cat", [arg], pattern);
 });
 
+Deno.test("checkArguments() refuses the agent's own secrets and process memory and environments", () => {
+  const cases: [string, RegExp][] = [
+    ["/var/lib/pact/certs/node.key", /\/var\/lib\/pact\//],
+    ["/var/lib/pact", /\/var\/lib\/pact\//],
+    ["/proc/1/environ", /environ\|mem/],
+    ["/proc/self/environ", /environ\|mem/],
+    ["/proc/1/task/1/environ", /environ\|mem/],
+    ["/proc/1/mem", /environ\|mem/],
+    ["/proc/./1//environ", /environ\|mem/],
+    ["/proc/kcore", /kcore/],
+    ["/dev/mem", /\/dev\/mem/],
+  ];
+  for (const [arg, pattern] of cases) refused("cat", [arg], pattern);
+  checkArguments("cat", ["/proc/1/status", "/proc/meminfo", "/proc/1/cmdline"], noLinks);
+  refused("grep", ["--directories", "recurse", "x", "/etc"], /recursively/);
+});
+
 Deno.test("checkArguments() follows links of arguments that exist", () => {
   const links: Record<string, string> = {
     "/tmp/innocent": "/etc/shadow",

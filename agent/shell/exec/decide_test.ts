@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { isPactError } from "../../../shared/errors/mod.ts";
-import { METACHARACTERS, SENSITIVE_PATHS, spellings } from "./arguments.ts";
+import { AGENT_SECRETS, METACHARACTERS, SENSITIVE_PATHS, spellings } from "./arguments.ts";
 import { decideExec, type ExecDecision, ExecRefused, lookPath, REAL_FS } from "./decide.ts";
 import { isNeverAllowed, Whitelist } from "./whitelist.ts";
 
@@ -228,6 +228,8 @@ Deno.test("decideExec() fuzz: never allows a command that is not a whitelisted b
     "/etc/ssl/private/x.key",
     "../../etc/passwd",
     "/run/pact/ca/ca.key",
+    "/var/lib/pact/certs/node.key",
+    "/proc/1/environ",
     "root",
     "a;b",
     "$(id)",
@@ -291,7 +293,8 @@ Deno.test("decideExec() fuzz: never allows a command that is not a whitelisted b
         for (const form of spellings(arg)) {
           assert.ok(!METACHARACTERS.some((m) => form.includes(m)), context);
           assert.ok(!form.split("/").includes(".."), context);
-          for (const secret of SENSITIVE_PATHS) {
+          assert.ok(!/\/(environ|mem)$/.test(form), context);
+          for (const secret of [...SENSITIVE_PATHS, ...AGENT_SECRETS]) {
             const bare = secret.replace(/\/$/, "");
             assert.ok(!form.includes(bare + "/") && !form.endsWith(bare), `${context}: ${secret}`);
           }
