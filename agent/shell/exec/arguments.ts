@@ -189,8 +189,23 @@ function checkRunsNothing(command: string, args: readonly string[]): void {
   ) {
     refuse("ip netns exec and ip vrf exec run other programs");
   }
+  // `ip -batch FILE` runs ip commands (netns exec among them) from a file.
+  if (command === "ip" && args.some((arg) => /^--?b(a(t(c(h)?)?)?)?$/.test(arg))) {
+    refuse("ip -batch runs commands from a file");
+  }
   if (command === "systemctl" && args.some((arg) => /^--(root|image)\b/.test(arg))) {
     refuse("systemctl --root and --image act on another tree");
+  }
+  // `systemctl -H user@host` reaches another machine over ssh.
+  if (command === "systemctl" && args.some((arg) => /^(-[A-Za-z]*H.*|--host\b.*)$/.test(arg))) {
+    refuse("systemctl -H/--host runs ssh to another host");
+  }
+  // A modprobe configuration's `install` lines run shell commands.
+  if (
+    command === "modprobe" &&
+    args.some((arg) => /^(-[A-Za-z]*[Cd].*|--config\b.*|--dirname\b.*)$/.test(arg))
+  ) {
+    refuse("modprobe -C/--config and -d/--dirname read another configuration");
   }
 }
 

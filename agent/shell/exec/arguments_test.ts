@@ -127,6 +127,15 @@ Deno.test("checkArguments() refuses ip netns exec and ip vrf exec in any abbrevi
   refused("ip", ["vrf", "exec", "blue", "id"], /run other programs/);
   refused("ip", ["-n", "x", "netns", "exec", "ns1", "id"], /run other programs/);
   refused("systemctl", ["--root=/mnt", "enable", "x"], /another tree/);
+  refused("ip", ["-batch", "/tmp/cmds"], /ip -batch/);
+  refused("ip", ["-b", "/tmp/cmds"], /ip -batch/);
+  checkArguments("ip", ["-br", "addr"], noLinks);
+  refused("systemctl", ["-H", "root@other", "status"], /ssh to another host/);
+  refused("systemctl", ["--host=root@other", "status"], /ssh to another host/);
+  refused("modprobe", ["-C", "/tmp/evil.conf", "x"], /another configuration/);
+  refused("modprobe", ["--config=/tmp/evil.conf", "x"], /another configuration/);
+  checkArguments("modprobe", ["-r", "nouveau"], noLinks);
+  checkArguments("systemctl", ["status", "chronyd", "--no-pager"], noLinks);
 });
 
 Deno.test("checkArguments() bounds the count and size of arguments", () => {
