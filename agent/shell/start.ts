@@ -12,10 +12,10 @@ import type { Handlers, RpcKit } from "./rpc_kit.ts";
 import { type ShellServer, startShellServer } from "./server.ts";
 import { serviceHandlers } from "./service_handlers.ts";
 import { ServiceOps } from "./service_ops.ts";
-import { configCommands } from "./config/module.ts";
 import { diagModule } from "./diag/diag_handlers.ts";
 import { journalShellAddress } from "./shell_address.ts";
 import { shellSessions } from "./session/module.ts";
+import { configCommands } from "./config/module.ts";
 
 /** What a shell feature module may use. */
 export interface ShellContext {
@@ -31,13 +31,14 @@ export interface ShellContext {
 export type ShellModule = (context: ShellContext) => (kit: RpcKit) => Handlers;
 
 /** The services module: ServiceStatus, ServiceControl, ServiceLogs. */
-const services: ShellModule = ({ node, journal, log }) => {
+const services: ShellModule = ({ node, journal, agent, log }) => {
   const { config, services } = node.boot;
   const ops = new ServiceOps({
     node: { nodeId: config.nodeId, vcluster: config.vcluster },
     services,
     logsOf: services instanceof PactSupervisor ? (name) => services.logs(name) : undefined,
     journal,
+    drift: agent && (() => agent.state),
     log,
   });
   return (kit) => serviceHandlers(kit, ops);
@@ -46,10 +47,10 @@ const services: ShellModule = ({ node, journal, log }) => {
 /** Every module the agent serves, in order (a later one may override an earlier one). */
 export const SHELL_MODULES: readonly ShellModule[] = [
   services,
+  configCommands,
   shellSessions,
   execModule,
   diagModule,
-  configCommands,
 ];
 
 /**
