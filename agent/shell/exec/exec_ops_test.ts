@@ -163,3 +163,23 @@ Deno.test("ExecOps.list() reports the effective whitelist and mode to readers on
     (err) => isPactError(err, "PERMISSION_DENIED"),
   );
 });
+
+Deno.test("ExecOps.exec() kills the command when the caller goes away, and journals it", async () => {
+  const { ops: exec, entries } = setup();
+  const controller = new AbortController();
+  const messages: ExecMessage[] = [];
+  const started = performance.now();
+  const timer = setTimeout(() => controller.abort(), 300);
+  await exec.exec(
+    ops,
+    { command: "tail", args: ["-f", "/dev/null"], timeoutSeconds: 60, outputLimitBytes: 0 },
+    (m) => Promise.resolve(void messages.push(m)),
+    controller.signal,
+  );
+  clearTimeout(timer);
+  assert.ok(performance.now() - started < 20_000, "killed long before its 60 s timeout");
+  assert.deepEqual(messages, [], "nothing is sent to a caller that went away");
+  const outcome = entries.at(-1)!;
+  assert.equal(outcome.metadata.phase, "outcome");
+  assert.equal(outcome.metadata.cancelled, "true");
+});
