@@ -303,6 +303,13 @@ Deno.test("pact exec --vcluster runs the command on every node of the vCluster, 
     assert.match(failing.stdout, /^\[n1\] .*No such file or directory\n/m);
     assert.match(failing.stdout, /^\[n2\] \(exit code: 2\)$/m);
 
+    const both = await runPact(["exec", "--vcluster", "ml", "n1", "--", "ls"], admin);
+    assert.equal(both.code, 1);
+    assert.match(
+      both.stderr,
+      /^pact: --vcluster runs on every node of the vCluster: .*\(no node\)\n$/,
+    );
+
     const refused = await runPact(["exec", "--vcluster", "ml", "--", "bash", "-c", "id"], admin);
     assert.equal(refused.code, 1);
     assert.equal(refused.stdout, "");

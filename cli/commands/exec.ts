@@ -90,6 +90,13 @@ export function execCommand(ctx: CliContext) {
         return;
       }
       if (globals.vcluster !== undefined && flags.agent === undefined) {
+        const raw = (command.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? [];
+        if (wordsBeforeDashes(words, raw) > 0) {
+          throw new PactError(
+            "INVALID_ARGUMENT",
+            "--vcluster runs on every node of the vCluster: pact exec --vcluster <name> -- <command> [args...] (no node)",
+          );
+        }
         const request = execRequest(words, { timeoutSeconds, outputLimitBytes });
         ctx.setExitCode(await fleetExec(ctx, globals.vcluster, request, flags));
         return;
@@ -124,6 +131,16 @@ export function execCommand(ctx: CliContext) {
       else for (const line of notes(result)) ctx.io.err(`${line}\n`);
       ctx.setExitCode(result.exit_code);
     });
+}
+
+/**
+ * How many of the command's words came before `--` on the command line
+ * (commander drops the `--` itself): the node, in `pact exec n1 -- ls`.
+ */
+function wordsBeforeDashes(words: readonly string[], rawArgs: readonly string[]): number {
+  const dashes = rawArgs.indexOf("--");
+  if (dashes < 0) return 0;
+  return Math.max(0, words.length - (rawArgs.length - dashes - 1));
 }
 
 /** Runs `body` with a client for the node's agent; exit 2 without a token. */
