@@ -82,6 +82,23 @@ export class CliContext {
     return client;
   }
 
+  /**
+   * The caller's token for the journal and the agents (the same IdP issues
+   * it): --token, PACT_TOKEN, cli.toml or the token file, else `pact
+   * login`'s cached session; exit code 2 without any.
+   */
+  async token(): Promise<string> {
+    const settings = await this.settings();
+    const token = settings.token ?? (await this.#cachedSession(settings)).token;
+    if (!token) {
+      throw new PactError(
+        "UNAUTHENTICATED",
+        "Not authenticated: run `pact login`, set PACT_TOKEN, or pass --token",
+      );
+    }
+    return token;
+  }
+
   async #cachedSession(settings: Settings): Promise<{ endpoint: string; token?: string }> {
     const cache = await this.tokenCache();
     const { serverKey } = await import("./auth/token_cache.ts");

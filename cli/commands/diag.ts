@@ -102,7 +102,7 @@ async function singleNode(ctx: CliContext, node: string, flags: DiagFlags, reque
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(node)) {
     throw new PactError("INVALID_ARGUMENT", `Invalid node name: ${JSON.stringify(node)}`);
   }
-  const token = await tokenOf(ctx);
+  const token = await ctx.token();
   const explicit = flags.agent || ctx.env("PACT_AGENT_ENDPOINT");
   const endpoint = explicit
     ? (/^[a-z]+:\/\//i.test(explicit) ? explicit : `http://${explicit}`)
@@ -120,7 +120,7 @@ async function fleet(ctx: CliContext, vcluster: string, flags: DiagFlags, reques
   const options = fanoutOptionsOf(flags);
   if (request.grepPattern !== "") checkGrep(request.grepPattern);
   const settings = await ctx.settings();
-  const token = await tokenOf(ctx);
+  const token = await ctx.token();
   const targets = await withRegistry(ctx, token, settings.timeoutSeconds, async (registry) => {
     const { fleetTargets } = await import("../ops/fanout.ts");
     return await fleetTargets(registry, vcluster);
@@ -203,31 +203,4 @@ async function withRegistry<T>(
   } finally {
     client.close();
   }
-}
-
-/** --token, PACT_TOKEN, the token file, else pact login's cached session; exit 2 without one. */
-async function tokenOf(ctx: CliContext): Promise<string> {
-  const settings = await ctx.settings();
-  let token = settings.token;
-  if (!token) {
-    const cache = await ctx.tokenCache();
-    const { serverKey } = await import("../auth/token_cache.ts");
-    const { accessToken, defaultServer } = await import("../auth/session.ts");
-    const server = settings.endpointExplicit
-      ? settings.endpoint
-      : (await defaultServer(cache)) ?? settings.endpoint;
-    token = await accessToken(serverKey(server), {
-      cache,
-      http: fetch,
-      nowSeconds: () => Math.floor(Date.now() / 1000),
-      clientCredentials: undefined,
-    });
-  }
-  if (!token) {
-    throw new PactError(
-      "UNAUTHENTICATED",
-      "Not authenticated: run `pact login`, set PACT_TOKEN, or pass --token",
-    );
-  }
-  return token;
 }

@@ -107,13 +107,7 @@ async function withAgent<T>(
     target.agent,
     ctx.env("PACT_AGENT_ENDPOINT"),
   );
-  const token = settings.token ?? await cachedToken(ctx);
-  if (!token) {
-    throw new PactError(
-      "UNAUTHENTICATED",
-      "Not authenticated: run `pact login`, set PACT_TOKEN, or pass --token",
-    );
-  }
+  const token = await ctx.token();
   const { AgentClient } = await import("../client/agent_client.ts");
   const client = new AgentClient({ endpoint, token, timeoutSeconds: settings.timeoutSeconds });
   try {
@@ -121,23 +115,6 @@ async function withAgent<T>(
   } finally {
     client.close();
   }
-}
-
-/** The access token `pact login` cached for the journal (the same IdP issues it). */
-async function cachedToken(ctx: CliContext): Promise<string | undefined> {
-  const settings = await ctx.settings();
-  const cache = await ctx.tokenCache();
-  const { serverKey } = await import("../auth/token_cache.ts");
-  const { accessToken, defaultServer } = await import("../auth/session.ts");
-  const server = settings.endpointExplicit
-    ? settings.endpoint
-    : (await defaultServer(cache)) ?? settings.endpoint;
-  return await accessToken(serverKey(server), {
-    cache,
-    http: fetch,
-    nowSeconds: () => Math.floor(Date.now() / 1000),
-    clientCredentials: undefined,
-  });
 }
 
 function linesOf(text: string | undefined): number {

@@ -1,5 +1,4 @@
 import { Command, Option } from "@commander-js/extra-typings";
-import { PactError } from "../../shared/errors/mod.ts";
 import type { CliContext } from "../context.ts";
 import { agentEndpoint } from "../ops/service.ts";
 import {
@@ -107,13 +106,7 @@ async function withShellApi<T>(
 ): Promise<T> {
   const settings = await ctx.settings();
   const target = agentEndpoint(node, agent, ctx.env("PACT_AGENT_ENDPOINT"));
-  const token = settings.token ?? await cachedToken(ctx);
-  if (!token) {
-    throw new PactError(
-      "UNAUTHENTICATED",
-      "Not authenticated: run `pact login`, set PACT_TOKEN, or pass --token",
-    );
-  }
+  const token = await ctx.token();
   const { AgentClient } = await import("../client/agent_client.ts");
   const client = new AgentClient({
     endpoint: target.endpoint,
@@ -125,23 +118,6 @@ async function withShellApi<T>(
   } finally {
     client.close();
   }
-}
-
-/** The access token `pact login` cached (the same IdP issues the agent's tokens). */
-async function cachedToken(ctx: CliContext): Promise<string | undefined> {
-  const settings = await ctx.settings();
-  const cache = await ctx.tokenCache();
-  const { serverKey } = await import("../auth/token_cache.ts");
-  const { accessToken, defaultServer } = await import("../auth/session.ts");
-  const server = settings.endpointExplicit
-    ? settings.endpoint
-    : (await defaultServer(cache)) ?? settings.endpoint;
-  return await accessToken(serverKey(server), {
-    cache,
-    http: fetch,
-    nowSeconds: () => Math.floor(Date.now() / 1000),
-    clientCredentials: undefined,
-  });
 }
 
 /** The local TERM when the CLI may read it (bin/pact does not allow it yet), else undefined. */
