@@ -84,7 +84,18 @@ export class ExecOps {
     const { node } = this.#deps;
     const execId = crypto.randomUUID();
     const shown = [request.command, ...request.args].join(" ");
-    requireAccess(principal, node, "read", `Exec of ${JSON.stringify(shown)}`);
+    try {
+      requireAccess(principal, node, "read", `Exec of ${JSON.stringify(shown)}`);
+    } catch (err) {
+      const reason = (err as Error).message;
+      await this.#journal(principal, {
+        execId,
+        request,
+        phase: "refused",
+        refusal: { decision: "denied", reason },
+      });
+      throw err;
+    }
     const decision = await this.#decide(principal, request, execId);
     const timeoutSeconds = Math.min(
       request.timeoutSeconds || EXEC_TIMEOUT_DEFAULT_SECONDS,
@@ -111,7 +122,7 @@ export class ExecOps {
         signal,
       });
     } catch (err) {
-      const message = `Cannot run ${decision.binary}: ${(err as Error).message}`;
+      const message = `Exec of ${decision.binary} failed: ${(err as Error).message}`;
       await this.#journal(principal, { ...record, phase: "outcome", error: message });
       throw new PactError(err instanceof Deno.errors.NotFound ? "NOT_FOUND" : "INTERNAL", message);
     }

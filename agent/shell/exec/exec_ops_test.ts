@@ -121,7 +121,9 @@ Deno.test("ExecOps.exec() lets a viewer read and refuses state-changing commands
     "outcome",
     "refused",
     "refused",
+    "refused",
   ]);
+  assert.equal(entries.at(-1)!.metadata.principal, "pact-ops-storage@example.org");
 });
 
 Deno.test("ExecOps.exec() lets a platform admin bypass the whitelist, never for bash", async () => {
@@ -162,6 +164,22 @@ Deno.test("ExecOps.list() reports the effective whitelist and mode to readers on
     () => exec.list(principal("pact-viewer-other")),
     (err) => isPactError(err, "PERMISSION_DENIED"),
   );
+});
+
+Deno.test("ExecOps.exec() kills the command when its output cannot be handed on", async () => {
+  const { ops: exec, entries } = setup();
+  const started = performance.now();
+  await assert.rejects(
+    exec.exec(
+      ops,
+      { command: "seq", args: ["1000000000"], timeoutSeconds: 60, outputLimitBytes: 0 },
+      () => Promise.reject(new Error("stream closed")),
+      new AbortController().signal,
+    ),
+    /Exec of .*seq failed: stream closed/,
+  );
+  assert.ok(performance.now() - started < 20_000, "killed long before its 60 s timeout");
+  assert.equal(entries.at(-1)!.metadata.error?.includes("stream closed"), true);
 });
 
 Deno.test("ExecOps.exec() kills the command when the caller goes away, and journals it", async () => {

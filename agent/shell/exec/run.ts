@@ -94,7 +94,12 @@ export async function runCommand(options: RunOptions): Promise<RunResult> {
       pump(child.stdout, "stdout", options),
       pump(child.stderr, "stderr", options),
       child.status,
-    ]);
+    ]).catch(async (err) => {
+      // Output could not be handed on: the command must not outlive the call.
+      stop();
+      await child.status;
+      throw err;
+    });
     const signalled = status.signal ? 128 + signalNumber(status.signal) : status.code;
     return {
       exitCode: timedOut ? TIMED_OUT_EXIT_CODE : signalled,
