@@ -84,16 +84,29 @@ export function checkArguments(
     if (new TextEncoder().encode(arg).length > ARG_BYTES_MAX) {
       refuse(`an argument of more than ${ARG_BYTES_MAX} bytes`);
     }
-    for (const form of spellings(arg)) checkForm(arg, form, recursive, realPath);
+    const forms = spellings(arg);
+    if (ESCAPE.test(forms.at(-1)!)) {
+      refuse(
+        `argument ${JSON.stringify(arg)} is percent-encoded more than ${DECODE_ROUNDS_MAX} times`,
+      );
+    }
+    for (const form of forms) checkForm(arg, form, recursive, realPath);
   }
   checkRunsNothing(command, args);
 }
 
-/** The argument as given and percent-decoded (up to four rounds, for `%252F`). */
+/** Most rounds of percent-decoding; an argument still encoded after them is refused. */
+export const DECODE_ROUNDS_MAX = 8;
+
+/**
+ * The argument as given and after each round of percent-decoding (`%252F`
+ * → `%2F` → `/`), up to DECODE_ROUNDS_MAX + 1 forms; the last one still
+ * holds an escape when the argument is encoded deeper than that.
+ */
 export function spellings(arg: string): string[] {
   const forms = [arg];
   let current = arg;
-  for (let round = 0; round < 4 && /%[0-9A-Fa-f]{2}/.test(current); round++) {
+  for (let round = 0; round < DECODE_ROUNDS_MAX && ESCAPE.test(current); round++) {
     current = current.replace(
       /%([0-9A-Fa-f]{2})/g,
       (_, hex: string) => String.fromCharCode(parseInt(hex, 16)),
@@ -103,14 +116,20 @@ export function spellings(arg: string): string[] {
   return forms;
 }
 
+const ESCAPE = /%[0-9A-Fa-f]{2}/;
+
 function checkForm(arg: string, form: string, recursive: boolean, realPath: RealPath): void {
   const meta = METACHARACTERS.find((m) => form.includes(m));
   if (meta !== undefined) {
     refuse(`argument ${JSON.stringify(arg)} contains ${JSON.stringify(meta)}`);
   }
-  if (form.split(/[/=]/).includes("..")) {
+  const segments = form.split(/[/=]/);
+  if (segments.includes("..")) {
     refuse(`argument ${JSON.stringify(arg)} contains a ".." path segment`);
   }
+  // A relative path reaches no root-anchored secret (no `..`, links are
+  // followed below), but a `.ssh` directory may be anywhere.
+  if (segments.includes(".ssh")) refuse(`argument ${JSON.stringify(arg)} reaches /.ssh/`);
   const { named, existing } = pathsIn(form);
   for (const path of named) check(arg, path, "", recursive);
   for (const path of existing) {
@@ -125,8 +144,9 @@ function check(arg: string, path: string, via: string, recursive: boolean): void
 }
 
 /**
- * The paths an argument may name. `named`: the argument itself and what
- * follows its first `/` or `=` (`-f/etc/x`, `--file=/etc/x`), absolute ones
+ * The paths an argument may name. `named`: the argument itself, what
+ * follows its first `/` (`-f/etc/x`) and each side of its `=` signs
+ * (`--file=/etc/x`), absolute ones
  * normalized; these are checked as written. `existing`: each resolved
  * against the working directory, whose real paths (links followed) are
  * checked too.
@@ -137,8 +157,8 @@ export function pathsIn(form: string): { named: string[]; existing: string[] } {
   const values = [form];
   const slash = form.indexOf("/");
   if (slash > 0) values.push(form.slice(slash));
-  const equals = form.indexOf("=");
-  if (equals >= 0 && equals < form.length - 1) values.push(form.slice(equals + 1));
+  // Each side of every `=` (`if=/dev/x`, `--file=/etc/x`, `a=b=/etc/x`).
+  if (form.includes("=")) values.push(...form.split("=").filter((part) => part !== ""));
   for (const value of values) {
     const absolute = value.startsWith("/");
     if (absolute) named.add(normalize(value));

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { isPactError } from "../../../shared/errors/mod.ts";
-import { checkArguments, normalize, pathsIn, type RealPath, spellings } from "./arguments.ts";
+import {
+  AGENT_SECRETS,
+  checkArguments,
+  normalize,
+  pathsIn,
+  type RealPath,
+  SENSITIVE_PATHS,
+  spellings,
+} from "./arguments.ts";
 
 const noLinks: RealPath = () => undefined;
 
@@ -151,4 +159,142 @@ Deno.test("spellings(), pathsIn() and normalize() expose every form of an argume
   assert.ok(named.includes("/etc/x"));
   assert.ok(existing.includes("/tmp/--file=/etc/x"));
   assert.deepEqual(pathsIn("notes.txt").existing, ["/tmp/notes.txt"]);
+});
+
+/** A small seeded PRNG (mulberry32), so that a failing seed reproduces. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Percent-decodes until nothing changes (no round limit): what a permissive reader might do. */
+function fullyDecoded(arg: string): string[] {
+  const forms = [arg];
+  for (;;) {
+    const next = forms.at(-1)!.replace(
+      /%([0-9A-Fa-f]{2})/g,
+      (_, h: string) => String.fromCharCode(parseInt(h, 16)),
+    );
+    if (next === forms.at(-1)) return forms;
+    forms.push(next);
+  }
+}
+
+Deno.test("checkArguments() fuzz: no argument reaching a secret, a metacharacter or .. gets through", () => {
+  const seed = Number(Deno.env.get("PACT_FUZZ_SEED") ?? 8);
+  const random = prng(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const fragments = [
+    "/",
+    "//",
+    "/./",
+    "etc",
+    "shadow",
+    "gshadow",
+    "root",
+    ".ssh",
+    "ssl",
+    "private",
+    "pact",
+    "ca",
+    "run",
+    "var",
+    "lib",
+    "proc",
+    "1",
+    "self",
+    "environ",
+    "mem",
+    "kcore",
+    "dev",
+    "master.passwd",
+    "..",
+    ".",
+    "=",
+    "-f",
+    "--file=",
+    "tmp",
+    "log",
+    "x",
+    "a b",
+    ";",
+    "|",
+    "&",
+    "$(",
+    "`",
+    "\n",
+    "%",
+    "2F",
+    "25",
+    "2e",
+    "%2F",
+    "%2f",
+    "%25",
+    "%2e",
+    "%252F",
+    "link",
+    "-",
+    "_",
+  ];
+  const links: Record<string, string> = {
+    "/tmp/link": "/etc/shadow",
+    "/tmp/x/link": "/root/.ssh/id_rsa",
+    "/var/log/link": "/var/lib/pact/certs/node.key",
+  };
+  const realPath: RealPath = (path) => links[path];
+  const secrets = [...SENSITIVE_PATHS, ...AGENT_SECRETS].map((s) => s.replace(/\/$/, ""));
+  let refusedCount = 0;
+  let passed = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const arg = Array.from({ length: 1 + Math.floor(random() * 8) }, () => pick(fragments)).join(
+      "",
+    );
+    let refusedArg = false;
+    try {
+      checkArguments(pick(["cat", "grep", "ls", "echo"]), [arg], realPath);
+    } catch (err) {
+      assert.ok(isPactError(err, "NOT_WHITELISTED"), String(err));
+      refusedArg = true;
+    }
+    if (refusedArg) {
+      refusedCount++;
+      continue;
+    }
+    passed++;
+    const context = `seed ${seed} iteration ${i}: ${JSON.stringify(arg)}`;
+    for (const form of fullyDecoded(arg)) {
+      assert.ok(![";", "|", "&", "`", "$(", "\n"].some((m) => form.includes(m)), context);
+      assert.ok(!form.split(/[/=]/).includes(".."), context);
+      // A `.ssh` directory may be anywhere; root-anchored secrets are checked on
+      // absolute paths (relative ones resolve under /tmp and reach a secret
+      // only through a link, checked below).
+      assert.ok(!form.split(/[/=]/).includes(".ssh"), context);
+      const slash = form.indexOf("/");
+      const candidates = [form, ...form.split("="), ...(slash > 0 ? [form.slice(slash)] : [])];
+      for (const candidate of candidates) {
+        if (candidate.startsWith("/")) {
+          const path = normalize(candidate);
+          for (const secret of secrets) {
+            assert.ok(
+              !path.includes(`${secret}/`) && !path.endsWith(secret),
+              `${context}: ${secret}`,
+            );
+          }
+          assert.ok(!/^\/proc\/[^/]+\/(environ|mem)$/.test(path), context);
+        }
+        const target = realPath(
+          candidate.startsWith("/") ? normalize(candidate) : `/tmp/${candidate}`,
+        );
+        assert.equal(target, undefined, `${context}: a link to ${target}`);
+      }
+    }
+  }
+  assert.ok(passed > 1000, `only ${passed} passed`);
+  assert.ok(refusedCount > 1000, `only ${refusedCount} refused`);
 });
