@@ -160,13 +160,7 @@ async function withEndpoint<T>(
   body: (api: ExecApi) => Promise<T>,
 ): Promise<T> {
   const settings = await ctx.settings();
-  const token = settings.token ?? await cachedToken(ctx);
-  if (!token) {
-    throw new PactError(
-      "UNAUTHENTICATED",
-      "Not authenticated: run `pact login`, set PACT_TOKEN, or pass --token",
-    );
-  }
+  const token = await ctx.token();
   const { AgentClient } = await import("../client/agent_client.ts");
   const client = new AgentClient({ endpoint, token, timeoutSeconds: settings.timeoutSeconds });
   try {
@@ -185,16 +179,11 @@ async function fleetExec(
 ): Promise<number> {
   const fanout = await import("../ops/fanout.ts");
   const settings = await ctx.settings();
-  if (!settings.token) {
-    throw new PactError(
-      "UNAUTHENTICATED",
-      "Not authenticated: run `pact login`, set PACT_TOKEN, or pass --token",
-    );
-  }
+  const token = await ctx.token();
   const { EnrollmentClient } = await import("../client/enrollment_client.ts");
   const registry = new EnrollmentClient({
     endpoint: settings.endpoint,
-    token: settings.token,
+    token,
     timeoutSeconds: settings.timeoutSeconds,
   });
   let targets;
@@ -255,23 +244,6 @@ function fleetText(stdout: string, stderr: string, result: ExecResultView): stri
   const body = stdout + stderr;
   const tail = notes(result).map((line) => `${line}\n`).join("");
   return body === "" || body.endsWith("\n") ? body + tail : `${body}\n${tail}`;
-}
-
-/** The access token `pact login` cached for the journal (the same IdP issues it). */
-async function cachedToken(ctx: CliContext): Promise<string | undefined> {
-  const settings = await ctx.settings();
-  const cache = await ctx.tokenCache();
-  const { serverKey } = await import("../auth/token_cache.ts");
-  const { accessToken, defaultServer } = await import("../auth/session.ts");
-  const server = settings.endpointExplicit
-    ? settings.endpoint
-    : (await defaultServer(cache)) ?? settings.endpoint;
-  return await accessToken(serverKey(server), {
-    cache,
-    http: fetch,
-    nowSeconds: () => Math.floor(Date.now() / 1000),
-    clientCredentials: undefined,
-  });
 }
 
 function timeoutOf(text: string | undefined): number | undefined {
