@@ -181,21 +181,36 @@ export class JournalClient {
     return entries;
   }
 
-  /** Live updates until `signal` aborts (then the iteration just ends). */
+  /**
+   * Live updates until `signal` aborts (then the iteration just ends). The
+   * call starts when iteration does: a call cancelled before anyone read it
+   * would raise its CANCELLED error with no listener (an uncaught error).
+   */
   subscribe(request: Partial<SubscribeRequest>, signal: AbortSignal): AsyncIterable<ConfigUpdate> {
-    const call = this.#boot.subscribeConfigUpdates(
-      {
-        nodeId: "",
-        vclusterId: "",
-        fromSequence: 0,
-        fromHead: false,
-        scope: undefined,
-        ...request,
-      },
-      this.#metadata(),
-    );
-    signal.addEventListener("abort", () => call.cancel(), { once: true });
-    return this.#stream<ConfigUpdate>(call);
+    const open = () =>
+      this.#boot.subscribeConfigUpdates(
+        {
+          nodeId: "",
+          vclusterId: "",
+          fromSequence: 0,
+          fromHead: false,
+          scope: undefined,
+          ...request,
+        },
+        this.#metadata(),
+      );
+    const stream = (call: ClientReadableStream<ConfigUpdate>) => this.#stream<ConfigUpdate>(call);
+    return (async function* () {
+      if (signal.aborted) return;
+      const call = open();
+      const cancel = () => call.cancel();
+      signal.addEventListener("abort", cancel, { once: true });
+      try {
+        yield* stream(call);
+      } finally {
+        signal.removeEventListener("abort", cancel);
+      }
+    })();
   }
 
   /** Closes the connection. */
