@@ -70,6 +70,14 @@ Deno.test("PactSupervisor starts in dependency order and stops in reverse order"
     ]);
     const running = await supervisor.status();
     assert.ok(running.every((s) => s.state === "running" && s.pid !== undefined));
+    // Each shell prints "up" after its TERM trap is set; a SIGTERM before that
+    // (a loaded machine) would end it without writing its mark.
+    for (const { name } of running) {
+      for (let i = 0; i < 500; i++) {
+        if ((await supervisor.logs(name).tail(1)).includes(`${name} up`)) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
     await supervisor.stopAll();
     assert.deepEqual(events.trace().slice(4), [
       "lattice:stop",
