@@ -1,8 +1,10 @@
 /**
- * The CLI's client for an agent's ShellService (port 9445): the service
- * RPCs for now. Heavy: import it lazily so that `pact --help` stays fast.
+ * The CLI's client for an agent's ShellService (port 9445): services,
+ * exec, shell sessions and recordings, diagnostics and the node's drift
+ * commands. Heavy: import it lazily so that `pact --help` stays fast.
  */
 import {
+  type ClientDuplexStream,
   type ClientReadableStream,
   credentials,
   Metadata,
@@ -10,30 +12,27 @@ import {
   status,
 } from "@grpc/grpc-js";
 import {
+  type DiagChunk,
+  type DiagRequest,
   type EmergencyRequest,
   type EmergencyResponse,
+  type ExecOutput,
+  type ExecRequest,
   type ExtendResponse,
   type GetDriftResponse,
+  type ListCommandsResponse,
+  type RecordingChunk,
   type RollbackResponse,
   type ServiceControlResponse,
   type ServiceLogChunk,
   type ServiceStatusResponse,
+  type ShellInput,
+  type ShellOutput,
   ShellServiceClient,
 } from "../../shared/proto/gen/pact/shell/shell.ts";
 import { PactError } from "../../shared/errors/mod.ts";
-import type { ClientDuplexStream } from "@grpc/grpc-js";
-import type {
-  RecordingChunk,
-  ShellInput,
-  ShellOutput,
-} from "../../shared/proto/gen/pact/shell/shell.ts";
 import { parseEndpoint } from "./endpoint.ts";
 import { grpcToPactError } from "./grpc_errors.ts";
-import type {
-  ExecOutput,
-  ExecRequest,
-  ListCommandsResponse,
-} from "../../shared/proto/gen/pact/shell/shell.ts";
 
 /** One message of the Exec stream. */
 export type ExecMessage = NonNullable<ExecOutput["output"]>;
@@ -176,6 +175,29 @@ export class AgentClient {
   }
 
   /** The commands the node's exec runs, and its whitelist mode. */
+  /**
+   * CollectDiag: the chunks the agent streams. When `signal` aborts (a
+   * fleet run's per-node timeout) the call is cancelled and TIMEOUT thrown.
+   */
+  async *collectDiag(request: DiagRequest, signal: AbortSignal): AsyncGenerator<DiagChunk> {
+    const call = this.#client.collectDiag(request, this.#metadata(), {
+      deadline: this.#deadline(),
+    });
+    const cancel = () => call.cancel();
+    signal.addEventListener("abort", cancel, { once: true });
+    try {
+      for await (const chunk of call) yield chunk as DiagChunk;
+    } catch (err) {
+      const error = err as ServiceError;
+      if (error.code === status.CANCELLED && signal.aborted) {
+        throw new PactError("TIMEOUT", `Agent at ${this.endpoint}: call cancelled`);
+      }
+      throw this.#toPactError(error);
+    } finally {
+      signal.removeEventListener("abort", cancel);
+    }
+  }
+
   listCommands(): Promise<ListCommandsResponse> {
     return new Promise((resolve, reject) => {
       this.#client.listCommands(

@@ -51,13 +51,25 @@ export async function withAgent<T>(
   target: Target,
   body: (api: AgentClient, node: string) => Promise<T>,
 ): Promise<T> {
-  const settings = await ctx.settings();
   const { endpoint } = agentEndpoint(node, target.agent, ctx.env("PACT_AGENT_ENDPOINT"));
+  return await withAgentAt(ctx, endpoint, (api) => body(api, node));
+}
+
+/**
+ * Runs `body` with a client for the agent at `endpoint` (the caller's
+ * token, the CLI's timeout) and closes it; exit 2 without a token.
+ */
+export async function withAgentAt<T>(
+  ctx: CliContext,
+  endpoint: string,
+  body: (api: AgentClient) => Promise<T>,
+): Promise<T> {
+  const settings = await ctx.settings();
   const token = await ctx.token();
   const { AgentClient } = await import("../client/agent_client.ts");
   const client = new AgentClient({ endpoint, token, timeoutSeconds: settings.timeoutSeconds });
   try {
-    return await body(client, node);
+    return await body(client);
   } finally {
     client.close();
   }

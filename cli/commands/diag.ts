@@ -167,8 +167,8 @@ async function diagClient(
   endpoint: string,
   timeoutSeconds?: number,
 ): Promise<DiagApi> {
-  const { DiagClient } = await import("../client/diag_client.ts");
-  return new DiagClient({
+  const { AgentClient } = await import("../client/agent_client.ts");
+  return new AgentClient({
     endpoint,
     token,
     timeoutSeconds: timeoutSeconds ?? (await ctx.settings()).timeoutSeconds,

@@ -13,6 +13,7 @@ import {
   runExec,
 } from "../ops/exec.ts";
 import { agentEndpoint } from "../ops/service.ts";
+import { withAgentAt } from "./agent_target.ts";
 import { renderTable } from "../output/table.ts";
 
 const EXEC_HELP = `
@@ -151,23 +152,7 @@ async function withExecApi<T>(
   body: (api: ExecApi) => Promise<T>,
 ): Promise<T> {
   const { endpoint } = agentEndpoint(node, flags.agent, ctx.env("PACT_AGENT_ENDPOINT"));
-  return await withEndpoint(ctx, endpoint, body);
-}
-
-async function withEndpoint<T>(
-  ctx: CliContext,
-  endpoint: string,
-  body: (api: ExecApi) => Promise<T>,
-): Promise<T> {
-  const settings = await ctx.settings();
-  const token = await ctx.token();
-  const { AgentClient } = await import("../client/agent_client.ts");
-  const client = new AgentClient({ endpoint, token, timeoutSeconds: settings.timeoutSeconds });
-  try {
-    return await body(client);
-  } finally {
-    client.close();
-  }
+  return await withAgentAt(ctx, endpoint, body);
 }
 
 /** Fleet mode: the command on every node of `vcluster`; returns the exit code. */
@@ -199,7 +184,7 @@ async function fleetExec(
   const result = await fanout.fanOut(
     targets,
     (target, signal) =>
-      withEndpoint(ctx, target.endpoint, (api) => collectExec(api, target.node, request, signal)),
+      withAgentAt(ctx, target.endpoint, (api) => collectExec(api, target.node, request, signal)),
     { ...options, nodeTimeoutMs },
   );
   const json = settings.output === "json";

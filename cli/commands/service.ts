@@ -10,6 +10,7 @@ import {
   type ServiceStatusView,
 } from "../ops/service.ts";
 import { renderTable } from "../output/table.ts";
+import { withAgentAt } from "./agent_target.ts";
 
 const SERVICE_HELP = `
 The node's agent answers on port 9445: pact calls http://<node>:9445 unless
@@ -101,20 +102,12 @@ async function withAgent<T>(
   target: Target,
   body: (api: AgentApi, node: string) => Promise<T>,
 ): Promise<T> {
-  const settings = await ctx.settings();
   const { endpoint, node } = agentEndpoint(
     target.node,
     target.agent,
     ctx.env("PACT_AGENT_ENDPOINT"),
   );
-  const token = await ctx.token();
-  const { AgentClient } = await import("../client/agent_client.ts");
-  const client = new AgentClient({ endpoint, token, timeoutSeconds: settings.timeoutSeconds });
-  try {
-    return await body(client, node);
-  } finally {
-    client.close();
-  }
+  return await withAgentAt(ctx, endpoint, (api) => body(api, node));
 }
 
 function linesOf(text: string | undefined): number {

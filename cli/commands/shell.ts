@@ -1,6 +1,7 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import type { CliContext } from "../context.ts";
 import { agentEndpoint } from "../ops/service.ts";
+import { withAgentAt } from "./agent_target.ts";
 import {
   fetchRecording,
   type LocalTerminal,
@@ -104,20 +105,8 @@ async function withShellApi<T>(
   agent: string | undefined,
   body: (api: ShellApi, node: string) => Promise<T>,
 ): Promise<T> {
-  const settings = await ctx.settings();
   const target = agentEndpoint(node, agent, ctx.env("PACT_AGENT_ENDPOINT"));
-  const token = await ctx.token();
-  const { AgentClient } = await import("../client/agent_client.ts");
-  const client = new AgentClient({
-    endpoint: target.endpoint,
-    token,
-    timeoutSeconds: settings.timeoutSeconds,
-  });
-  try {
-    return await body(client, target.node);
-  } finally {
-    client.close();
-  }
+  return await withAgentAt(ctx, target.endpoint, (api) => body(api, target.node));
 }
 
 /** The local TERM when the CLI may read it (bin/pact does not allow it yet), else undefined. */

@@ -18,7 +18,7 @@ import {
   renderGroups,
 } from "./fanout.ts";
 
-/** What the operations need from an agent (DiagClient, or a fake in tests). */
+/** What the operations need from an agent (AgentClient, or a fake in tests). */
 export interface DiagApi {
   collectDiag(request: DiagRequest, signal: AbortSignal): AsyncIterable<DiagChunk>;
   close(): void;
