@@ -17,8 +17,14 @@ import type { GetDriftResponse } from "../shared/proto/gen/pact/shell/shell.ts";
 import { overlayUpdate } from "../shared/testing/entries.ts";
 import { writeSandbox } from "../agent/host/sandbox_host.ts";
 import { runPact } from "./harness/cli_process.ts";
-import { JournalProcess, TEST_AUTH } from "./harness/journal_process.ts";
-import { BootAgentProcess, removeSandboxNode, sandboxNode } from "./harness/boot_agent_process.ts";
+import { JournalProcess } from "./harness/journal_process.ts";
+import {
+  BootAgentProcess,
+  removeSandboxNode,
+  sandboxNode,
+  startShellAgent,
+  TEST_SHELL_AUTH,
+} from "./harness/boot_agent_process.ts";
 
 const FILE = "/etc/pact-demo.conf";
 const DECLARED = "threads = 8\n";
@@ -61,18 +67,12 @@ Deno.test("pact diff, extend, commit, rollback, emergency and blacklist drive a 
       [
         "[agent.observer]",
         "hash_sweep_interval_seconds = 0.3",
-        "[agent.shell.auth]",
-        `issuer = "${TEST_AUTH.issuer}"`,
-        `audience = "${TEST_AUTH.audience}"`,
-        `hmac_secret = "${TEST_AUTH.secret}"`,
-        "",
+        TEST_SHELL_AUTH,
       ].join("\n");
     await Deno.writeTextFile(node.configPath, config);
-    agent = BootAgentProcess.start(["--config", node.configPath], {
-      PACT_AGENT_TOKEN: await journal.token("pact-service-agent", "agent-n1", "agent"),
-    }, "agent");
-    const line = await agent.waitForLine(/shell: listening on \S+/);
-    const address = /listening on (\S+)/.exec(line)![1]!;
+    const launched = await startShellAgent(journal, "n1", node.configPath);
+    agent = launched.agent;
+    const address = launched.address;
     const started = agent;
     const logs = () => `agent:\n${started.log}\njournal:\n${journal.log}`;
     const adminToken = await journal.token();

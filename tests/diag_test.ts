@@ -14,21 +14,15 @@ import { writeSandbox } from "../agent/host/sandbox_host.ts";
 import { DeclaredState, ServiceDecl } from "../shared/proto/gen/pact/config/config.ts";
 import { overlayUpdate } from "../shared/testing/entries.ts";
 import { runPact } from "./harness/cli_process.ts";
-import { JournalProcess, TEST_AUTH } from "./harness/journal_process.ts";
+import { JournalProcess } from "./harness/journal_process.ts";
 import {
   BootAgentProcess,
   removeSandboxNode,
   type SandboxNode,
   sandboxNode,
+  startShellAgent,
+  TEST_SHELL_AUTH,
 } from "./harness/boot_agent_process.ts";
-
-const SHELL_AUTH = [
-  "[agent.shell.auth]",
-  `issuer = "${TEST_AUTH.issuer}"`,
-  `audience = "${TEST_AUTH.audience}"`,
-  `hmac_secret = "${TEST_AUTH.secret}"`,
-  "",
-].join("\n");
 
 /** kmsg records: n1 and n2 share theirs; n3 has an extra Xid error. */
 function kmsg(node: string): string {
@@ -73,11 +67,8 @@ async function startAgent(journal: JournalProcess, nodeId: string): Promise<Agen
   await writeSandbox(node.root, {
     files: { "/dev/kmsg": kmsg(nodeId), "/var/log/syslog": "sshd: ok\ncron: ran backup\n" },
   });
-  await Deno.writeTextFile(node.configPath, SHELL_AUTH, { append: true });
-  const env = {
-    PACT_AGENT_TOKEN: await journal.token("pact-service-agent", `agent-${nodeId}`, "agent"),
-  };
-  const process = BootAgentProcess.start(["--config", node.configPath], env, "agent");
+  await Deno.writeTextFile(node.configPath, TEST_SHELL_AUTH, { append: true });
+  const { agent: process } = await startShellAgent(journal, nodeId, node.configPath);
   // The registry has the address once this entry is journaled.
   await process.waitForLine(/shell: address \S+ journaled as seq:\d+/, 40_000);
   return { node, process };

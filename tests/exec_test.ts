@@ -13,16 +13,13 @@ import assert from "node:assert/strict";
 import { JournalClient } from "../cli/client/journal_client.ts";
 import { policyUpdate } from "../shared/testing/entries.ts";
 import { type CliResult, runPact } from "./harness/cli_process.ts";
-import { JournalProcess, TEST_AUTH } from "./harness/journal_process.ts";
-import { BootAgentProcess, removeSandboxNode, sandboxNode } from "./harness/boot_agent_process.ts";
-
-const SHELL_AUTH = [
-  "[agent.shell.auth]",
-  `issuer = "${TEST_AUTH.issuer}"`,
-  `audience = "${TEST_AUTH.audience}"`,
-  `hmac_secret = "${TEST_AUTH.secret}"`,
-  "",
-].join("\n");
+import { JournalProcess } from "./harness/journal_process.ts";
+import {
+  removeSandboxNode,
+  sandboxNode,
+  startShellAgent,
+  TEST_SHELL_AUTH,
+} from "./harness/boot_agent_process.ts";
 
 interface LogEntry {
   sequence: number;
@@ -44,14 +41,9 @@ async function startAgent(journal: JournalProcess, nodeId: string) {
   const toml = await Deno.readTextFile(node.configPath);
   await Deno.writeTextFile(
     node.configPath,
-    toml.replace("[agent]\n", '[agent]\nenforcement_mode = "enforce"\n') + SHELL_AUTH,
+    toml.replace("[agent]\n", '[agent]\nenforcement_mode = "enforce"\n') + TEST_SHELL_AUTH,
   );
-  const env = {
-    PACT_AGENT_TOKEN: await journal.token("pact-service-agent", `agent-${nodeId}`, "agent"),
-  };
-  const agent = BootAgentProcess.start(["--config", node.configPath], env, "agent");
-  const line = await agent.waitForLine(/shell: listening on \S+/);
-  const address = /listening on (\S+)/.exec(line)![1]!;
+  const { agent, address } = await startShellAgent(journal, nodeId, node.configPath);
   return { node, agent, address };
 }
 

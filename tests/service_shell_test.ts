@@ -11,8 +11,13 @@ import { JournalClient } from "../cli/client/journal_client.ts";
 import { DeclaredState, ServiceDecl } from "../shared/proto/gen/pact/config/config.ts";
 import { overlayUpdate } from "../shared/testing/entries.ts";
 import { runPact } from "./harness/cli_process.ts";
-import { JournalProcess, TEST_AUTH } from "./harness/journal_process.ts";
-import { BootAgentProcess, removeSandboxNode, sandboxNode } from "./harness/boot_agent_process.ts";
+import { JournalProcess } from "./harness/journal_process.ts";
+import {
+  removeSandboxNode,
+  sandboxNode,
+  startShellAgent,
+  TEST_SHELL_AUTH,
+} from "./harness/boot_agent_process.ts";
 import { BIN } from "./harness/paths.ts";
 
 interface ServiceJson {
@@ -23,13 +28,6 @@ interface ServiceJson {
 }
 
 // sandboxNode's agent.toml already has [agent.shell] listen = "127.0.0.1:0".
-const SHELL_AUTH = [
-  "[agent.shell.auth]",
-  `issuer = "${TEST_AUTH.issuer}"`,
-  `audience = "${TEST_AUTH.audience}"`,
-  `hmac_secret = "${TEST_AUTH.secret}"`,
-  "",
-].join("\n");
 
 async function declareServices(journal: JournalProcess): Promise<void> {
   const admin = new JournalClient({
@@ -66,12 +64,7 @@ async function startAgent(
 ) {
   const node = await sandboxNode(nodeId, "ml", [journal.grpcAddress]);
   await Deno.writeTextFile(node.configPath, shellConfig, { append: true });
-  const env = {
-    PACT_AGENT_TOKEN: await journal.token("pact-service-agent", `agent-${nodeId}`, "agent"),
-  };
-  const agent = BootAgentProcess.start(["--config", node.configPath], env, "agent");
-  const line = await agent.waitForLine(/shell: listening on \S+/);
-  const address = /listening on (\S+)/.exec(line)![1]!;
+  const { agent, address } = await startShellAgent(journal, nodeId, node.configPath);
   return { node, agent, address };
 }
 
@@ -123,7 +116,7 @@ Deno.test("pact service lists, restarts and reads the logs of a node's services 
   let started: Awaited<ReturnType<typeof startAgent>> | undefined;
   try {
     await declareServices(journal);
-    started = await startAgent(journal, "n1", SHELL_AUTH);
+    started = await startAgent(journal, "n1", TEST_SHELL_AUTH);
     const { agent, address } = started;
     const admin = { PACT_TOKEN: await journal.token(), PACT_ENDPOINT: journal.endpoint };
     const at = ["--node", "n1", "--agent", address];

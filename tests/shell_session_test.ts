@@ -14,18 +14,16 @@ import { JournalClient } from "../cli/client/journal_client.ts";
 import { DeclaredState } from "../shared/proto/gen/pact/config/config.ts";
 import { overlayUpdate } from "../shared/testing/entries.ts";
 import { runPact } from "./harness/cli_process.ts";
-import { JournalProcess, TEST_AUTH } from "./harness/journal_process.ts";
-import { BootAgentProcess, removeSandboxNode, sandboxNode } from "./harness/boot_agent_process.ts";
+import { JournalProcess } from "./harness/journal_process.ts";
+import {
+  BootAgentProcess,
+  removeSandboxNode,
+  sandboxNode,
+  startShellAgent,
+  TEST_SHELL_AUTH,
+} from "./harness/boot_agent_process.ts";
 import { BIN } from "./harness/paths.ts";
 import { Pty } from "../agent/shell/pty/pty.ts";
-
-const SHELL_AUTH = [
-  "[agent.shell.auth]",
-  `issuer = "${TEST_AUTH.issuer}"`,
-  `audience = "${TEST_AUTH.audience}"`,
-  `hmac_secret = "${TEST_AUTH.secret}"`,
-  "",
-].join("\n");
 
 interface EntryJson {
   sequence: number;
@@ -135,7 +133,7 @@ Deno.test("pact shell runs a restricted, journaled, recorded session on a node a
   const raws: RawSession[] = [];
   let client: AgentClient | undefined;
   try {
-    await Deno.writeTextFile(node.configPath, SHELL_AUTH, { append: true });
+    await Deno.writeTextFile(node.configPath, TEST_SHELL_AUTH, { append: true });
     // The vCluster exists (an empty overlay), so the node boots.
     const journalAdmin = new JournalClient({
       endpoint: journal.endpoint,
@@ -145,11 +143,9 @@ Deno.test("pact shell runs a restricted, journaled, recorded session on a node a
     const empty = DeclaredState.encode(DeclaredState.fromPartial({})).finish();
     await journalAdmin.appendEntry({ entry: overlayUpdate("ml", empty) });
     journalAdmin.close();
-    agent = BootAgentProcess.start(["--config", node.configPath], {
-      PACT_AGENT_TOKEN: await journal.token("pact-service-agent", "agent-n1", "agent"),
-    }, "agent");
-    const line = await agent.waitForLine(/shell: listening on \S+/);
-    const address = /listening on (\S+)/.exec(line)![1]!;
+    const started = await startShellAgent(journal, "n1", node.configPath);
+    agent = started.agent;
+    const address = started.address;
     const admin = { PACT_TOKEN: await journal.token(), PACT_ENDPOINT: journal.endpoint };
     const opsToken = await journal.token("pact-ops-ml", "ops@example.org");
     const ops = { PACT_TOKEN: opsToken };

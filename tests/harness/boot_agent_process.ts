@@ -4,7 +4,17 @@
  * tests and the agent-boot benchmark.
  */
 import { writeSandbox } from "../../agent/host/sandbox_host.ts";
+import { type JournalProcess, TEST_AUTH } from "./journal_process.ts";
 import { ROOT } from "./paths.ts";
+
+/** `[agent.shell.auth]` that accepts the test journal's tokens (TEST_AUTH). */
+export const TEST_SHELL_AUTH = [
+  "[agent.shell.auth]",
+  `issuer = "${TEST_AUTH.issuer}"`,
+  `audience = "${TEST_AUTH.audience}"`,
+  `hmac_secret = "${TEST_AUTH.secret}"`,
+  "",
+].join("\n");
 
 /** A sandbox node: its root directory and the agent.toml that boots it. */
 export interface SandboxNode {
@@ -167,4 +177,22 @@ export async function waitForFile(path: string, timeoutMs: number, pollMs = 5): 
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   }
+}
+
+/**
+ * Starts the whole agent (agent/main.ts) on `configPath` with a
+ * pact-service-agent token from `journal`; resolves once its shell server
+ * listens, with the address it bound.
+ */
+export async function startShellAgent(
+  journal: Pick<JournalProcess, "token">,
+  nodeId: string,
+  configPath: string,
+): Promise<{ readonly agent: BootAgentProcess; readonly address: string }> {
+  const env = {
+    PACT_AGENT_TOKEN: await journal.token("pact-service-agent", `agent-${nodeId}`, "agent"),
+  };
+  const agent = BootAgentProcess.start(["--config", configPath], env, "agent");
+  const line = await agent.waitForLine(/shell: listening on \S+/);
+  return { agent, address: /listening on (\S+)/.exec(line)![1]! };
 }
