@@ -38,11 +38,10 @@ export class JournalConnection implements EntrySink {
     endpoint: HostPort,
     credentials: AgentCredentials,
     make: (options: ConstructorParameters<typeof JournalClient>[0]) => JournalClient,
-    tls: boolean,
   ) {
     this.#credentials = credentials;
     this.#make = make;
-    this.endpoint = `${credentials.identity || credentials.tls || tls ? "https" : "http"}://${
+    this.endpoint = `${credentials.identity || credentials.tls ? "https" : "http"}://${
       formatHostPort(endpoint)
     }`;
     this.#unsubscribe = credentials.identity?.onChange(() => this.#rotate());
@@ -55,7 +54,6 @@ export class JournalConnection implements EntrySink {
   static async open(
     endpoints: readonly HostPort[],
     credentials: AgentCredentials,
-    tls: boolean,
   ): Promise<JournalConnection | undefined> {
     const endpoint = endpoints[0];
     if (!endpoint || (!credentials.token && !credentials.identity)) return undefined;
@@ -78,7 +76,6 @@ export class JournalConnection implements EntrySink {
             ? options
             : { ...options, credentials: fileCredentials },
         ),
-      tls,
     );
   }
 

@@ -15,9 +15,9 @@
 import { systemClock } from "../shared/clock/clock.ts";
 import { PACT_VERSION } from "../shared/version.ts";
 import {
+  agentCredentials,
   bootFromArgs,
   DEFAULT_STATE_DIR,
-  readJournalTls,
   type RunningNode,
 } from "./boot/run_boot.ts";
 import { JournalConnection } from "./journal_connection.ts";
@@ -88,8 +88,7 @@ async function startDriftWatch(
   // With an enrolled identity every journal call uses the node's certificate (mTLS).
   const client = await JournalConnection.open(
     config.journal.endpoints,
-    { token, identity, ...await tlsFiles(node) },
-    config.journal.tls !== undefined,
+    await agentCredentials(config, token, identity),
   );
   if (!client) {
     console.error(
@@ -136,12 +135,6 @@ async function startDriftWatch(
       client?.close();
     },
   };
-}
-
-/** The `[agent.journal] tls_*` files, for a node that did not enroll. */
-async function tlsFiles(node: RunningNode) {
-  const tls = await readJournalTls(node.boot.config);
-  return tls ? { tls } : {};
 }
 
 /**

@@ -107,7 +107,7 @@ export async function runBoot(options: RunBootOptions): Promise<RunningNode> {
   } catch (err) {
     if (err instanceof BootFailed && loaded !== undefined && token !== undefined) {
       // Best effort, once: a journal that refused or is down will not take it either.
-      const clients = await appendersFor(loaded, { token, identity: undefined });
+      const clients = await appendersFor(loaded, await agentCredentials(loaded, token, undefined));
       await journalBootRecord(clients, bootEntry(loaded.nodeId, err.record, bootId), {
         attemptsMax: 1,
         retryIntervalMs: 0,
@@ -119,7 +119,10 @@ export async function runBoot(options: RunBootOptions): Promise<RunningNode> {
   }
   log(`boot: ready in ${boot.record.totalMs} ms (config from ${boot.source})`);
   const abort = new AbortController();
-  const clients = await appendersFor(boot.config, { token, identity: boot.identity });
+  const clients = await appendersFor(
+    boot.config,
+    await agentCredentials(boot.config, token, boot.identity),
+  );
   const recorded = journalBootRecord(clients, bootEntry(boot.config.nodeId, boot.record, bootId), {
     attemptsMax: options.recordAttemptsMax ?? 30,
     retryIntervalMs: 2_000,
@@ -167,11 +170,8 @@ async function appendersFor(
   config: AgentConfig,
   credentials: AgentCredentials,
 ): Promise<ClosableAppender[]> {
-  const tls = await readJournalTls(config);
   const connections = await Promise.all(
-    config.journal.endpoints.map((endpoint) =>
-      JournalConnection.open([endpoint], { ...credentials, ...(tls ? { tls } : {}) }, !!tls)
-    ),
+    config.journal.endpoints.map((endpoint) => JournalConnection.open([endpoint], credentials)),
   );
   return connections.filter((c) => c !== undefined).map((connection) => ({
     appendEntry: (request) => connection.client().appendEntry(request),
@@ -179,8 +179,21 @@ async function appendersFor(
   }));
 }
 
+/**
+ * What the agent authenticates to the journal with: its certificate when
+ * it enrolled, its token, and the `[agent.journal] tls_*` files.
+ */
+export async function agentCredentials(
+  config: AgentConfig,
+  token: string | undefined,
+  identity: AgentCredentials["identity"],
+): Promise<AgentCredentials> {
+  const tls = await readJournalTls(config);
+  return { token, identity, ...(tls ? { tls } : {}) };
+}
+
 /** The `[agent.journal] tls_*` files, when `tls_enabled`. */
-export async function readJournalTls(config: AgentConfig): Promise<JournalTls | undefined> {
+async function readJournalTls(config: AgentConfig): Promise<JournalTls | undefined> {
   return config.journal.tls && {
     ca: await Deno.readFile(config.journal.tls.ca),
     key: await Deno.readFile(config.journal.tls.key),
