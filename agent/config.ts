@@ -83,7 +83,8 @@ export interface AgentConfig {
     readonly journalEndpoints: readonly HostPort[];
     readonly caCert: string | undefined;
     readonly certDir: string;
-    readonly renewalBeforeExpirySeconds: number;
+    /** Unset: renew at 2/3 of the lifetime (agent/identity/renewal.ts). */
+    readonly renewalBeforeExpirySeconds: number | undefined;
   } | undefined;
   /** Root of the host the agent manages: `/`, or a sandbox directory in tests and demos. */
   readonly hostRoot: string;
@@ -370,14 +371,14 @@ function enrollmentOf(toml: TomlReader): AgentConfig["enrollment"] {
   const table = "agent.enrollment";
   const endpoints = toml.strings(table, "journal_endpoints");
   if (endpoints === undefined) return undefined;
+  const renewalBefore = toml.integer(table, "renewal_before_expiry_seconds");
   return {
     journalEndpoints: endpoints.map((e) => parseHostPort(e, `[${table}] journal_endpoints`)),
     caCert: toml.string(table, "ca_cert"),
     certDir: toml.string(table, "cert_dir") ?? "/var/lib/pact/certs",
-    renewalBeforeExpirySeconds: positive(
-      toml.integer(table, "renewal_before_expiry_seconds") ?? 43_200,
-      `[${table}] renewal_before_expiry_seconds`,
-    ),
+    renewalBeforeExpirySeconds: renewalBefore === undefined
+      ? undefined
+      : positive(renewalBefore, `[${table}] renewal_before_expiry_seconds`),
   };
 }
 

@@ -238,6 +238,9 @@ async function identityFor(
     caBundlePem,
     hardware,
     certDir: `${root}${enrollment.certDir}`,
+    renewBeforeExpiryMs: enrollment.renewalBeforeExpirySeconds === undefined
+      ? undefined
+      : enrollment.renewalBeforeExpirySeconds * 1000,
   });
   let enrolled = false;
   const stopListening = identity.onChange(() => (enrolled = true));

@@ -17,6 +17,7 @@ import { EC_P256, generateP256KeyPair, sha256HexOf, x509 } from "../../shared/cr
 import { PactError } from "../../shared/errors/mod.ts";
 import type { HardwareIdentity } from "../../shared/proto/gen/pact/config/config.ts";
 import { CertStore } from "./cert_store.ts";
+import { renewalTimeMs } from "./renewal.ts";
 import {
   caBundleCall,
   type CallTarget,
@@ -44,6 +45,11 @@ export interface AgentIdentityOptions {
   readonly clock?: Clock;
   /** Fraction of the lifetime after which the certificate is renewed. Default 2/3. */
   readonly renewFraction?: number;
+  /**
+   * Renew this long before expiry instead of at the fraction
+   * (`renewal_before_expiry_seconds`); see `renewalTimeMs`.
+   */
+  readonly renewBeforeExpiryMs?: number | undefined;
   /** Wait after a failed renewal or CA check. Default 5 min. */
   readonly retryMs?: number;
   /** How often the journal's CA is compared with ours. Default 5 min. */
@@ -100,7 +106,10 @@ export class AgentIdentity {
   /** When `maintain` renews the held certificate. */
   get renewAtMs(): number {
     const { notBeforeMs, notAfterMs } = this.held;
-    return notBeforeMs + (notAfterMs - notBeforeMs) * (this.#o.renewFraction ?? 2 / 3);
+    return renewalTimeMs(notBeforeMs, notAfterMs, {
+      ...(this.#o.renewFraction === undefined ? {} : { fraction: this.#o.renewFraction }),
+      beforeExpiryMs: this.#o.renewBeforeExpiryMs,
+    });
   }
 
   /** Calls `listener` after every change of the held certificate. */
