@@ -287,6 +287,18 @@ Deno.test("pact exec --vcluster runs the command on every node of the vCluster, 
     assert.equal(same.stdout, `${rule}\nn[1-2]\n${rule}\nsame\n`);
     assert.match(same.stderr, /2 node\(s\): 2 ok, 0 unreachable, 0 failed/);
 
+    // --json: one line per node, with the time each node took as seen by the CLI.
+    const json = await runPact(["--json", "exec", "--vcluster", "ml", "--", "echo", "same"], admin);
+    assert.equal(json.code, 0, json.stderr);
+    const lines = json.stdout.trim().split("\n").map((line) =>
+      JSON.parse(line) as { node: string; stdout: string; exit_code: number; elapsed_ms: number }
+    );
+    assert.deepEqual(lines.map((l) => [l.node, l.stdout, l.exit_code]), [
+      ["n1", "same\n", 0],
+      ["n2", "same\n", 0],
+    ]);
+    for (const l of lines) assert.ok(l.elapsed_ms >= 0 && l.elapsed_ms < 60_000, `${l.elapsed_ms}`);
+
     const failing = await runPact(
       ["--vcluster", "ml", "exec", "--prefix", "--", "ls", "/pact-exec-test-missing"],
       admin,

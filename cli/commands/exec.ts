@@ -196,13 +196,11 @@ async function fleetExec(
       ctx.io.out(
         `${
           JSON.stringify(
-            o.status === "ok"
-              ? { ...o.value.result, stdout: o.value.output, stderr: o.value.stderr }
-              : {
-                node: o.node,
-                status: o.status,
-                ...(o.status === "skipped" ? {} : { error: o.error }),
-              },
+            fanout.outcomeJson(o, (view) => ({
+              ...view.result,
+              stdout: view.output,
+              stderr: view.stderr,
+            })),
           )
         }\n`,
       );

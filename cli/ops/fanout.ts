@@ -157,6 +157,31 @@ function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
+/**
+ * One node's record in a fleet command's `--json` output: the node's own
+ * fields when it answered, else its status and error; with `elapsed_ms`,
+ * the wall time the node took as seen from the CLI (connect, call, answer)
+ * for every node that was started.
+ */
+export function outcomeJson<T>(
+  outcome: NodeOutcome<T>,
+  okFields: (value: T) => Record<string, unknown>,
+): Record<string, unknown> {
+  switch (outcome.status) {
+    case "ok":
+      return { ...okFields(outcome.value), elapsed_ms: outcome.ms };
+    case "skipped":
+      return { node: outcome.node, status: outcome.status };
+    default:
+      return {
+        node: outcome.node,
+        status: outcome.status,
+        error: outcome.error,
+        elapsed_ms: outcome.ms,
+      };
+  }
+}
+
 /** The ListNodes call fleet resolution makes (EnrollmentClient, or a fake). */
 export interface NodeRegistry {
   listNodes(request: ListNodesRequest): Promise<ListNodesResponse>;

@@ -10,6 +10,7 @@ import {
   fleetExitCode,
   fleetTargets,
   groupByOutput,
+  outcomeJson,
   prefixLines,
   problemLines,
   renderGroups,
@@ -124,6 +125,29 @@ Deno.test("fanOut() stops starting nodes once more than maxFailures failed", asy
   );
   assert.equal(summaryLine(result), "10 node(s): 0 ok, 0 unreachable, 3 failed, 7 not started");
   assert.equal(fleetExitCode(result), 1);
+});
+
+Deno.test("outcomeJson() gives each started node's elapsed_ms beside its fields or error", async () => {
+  const result = await fanOut(targets(4), async (t) => {
+    if (t.node === "node002") throw new PactError("PERMISSION_DENIED", "refused");
+    if (t.node === "node003") throw new PactError("UNAVAILABLE", "connection refused");
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    return { out: `hello from ${t.node}` };
+  }, { concurrency: 1, nodeTimeoutMs: 5_000, maxFailures: 1 });
+  const lines = result.outcomes.map((o) => outcomeJson(o, (v) => ({ node: o.node, ...v })));
+  const elapsed = lines[0]!.elapsed_ms as number;
+  assert.ok(elapsed >= 25 && elapsed < 5_000, `elapsed_ms ${elapsed}`);
+  assert.deepEqual({ ...lines[0], elapsed_ms: 0 }, {
+    node: "node001",
+    out: "hello from node001",
+    elapsed_ms: 0,
+  });
+  assert.equal(lines[1]!.status, "failed");
+  assert.equal(lines[1]!.error, "refused");
+  assert.equal(typeof lines[1]!.elapsed_ms, "number");
+  assert.equal(lines[2]!.status, "unreachable");
+  assert.equal(typeof lines[2]!.elapsed_ms, "number");
+  assert.deepEqual(lines[3], { node: "node004", status: "skipped" });
 });
 
 Deno.test("fleetExitCode() is 5 when every node was unreachable", async () => {
