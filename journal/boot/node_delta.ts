@@ -28,8 +28,9 @@ export interface NodeDeltaResult {
  * The node delta from the node's entries (oldest first, of
  * NODE_DELTA_ENTRY_TYPES). An item is superseded when the node's vCluster
  * overlay set or removed the same item (`overlayKeySequences`) after the
- * entry; an entry whose TTL has run out at `nowMs` is left out; entries
- * with nothing left are dropped.
+ * entry; an entry a Rollback names as its parent (`pact rollback <seq>`)
+ * is left out, as is one whose TTL has run out at `nowMs`; entries with
+ * nothing left are dropped. Rollback entries themselves re-apply nothing.
  */
 export function nodeDelta(
   entries: readonly ConfigEntry[],
@@ -37,12 +38,15 @@ export function nodeDelta(
   nowMs: number,
 ): NodeDeltaResult {
   let version: number | undefined;
+  const rolledBack = new Set(
+    entries.filter((e) => bootEntryKind(e) === "rollback").map((e) => e.parent!),
+  );
   const kept: ConfigEntry[] = [];
   for (const entry of entries) {
     const kind = bootEntryKind(entry);
     if (kind === "none") continue;
     version = Math.max(version ?? -1, entry.sequence);
-    if (kind !== "delta" || expired(entry, nowMs)) continue;
+    if (kind !== "delta" || rolledBack.has(entry.sequence) || expired(entry, nowMs)) continue;
     const keep = (key: string) => (overlayKeySequences.get(key) ?? -1) < entry.sequence;
     const trimmed = trim(entry, keep);
     if (trimmed) kept.push(trimmed);

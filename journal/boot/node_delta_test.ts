@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  type ConfigEntry,
   DeclaredState,
   DeltaAction,
   EnrollmentRecord,
@@ -8,6 +9,7 @@ import {
 } from "../../shared/proto/gen/pact/config/config.ts";
 import { commit, entry } from "../../shared/testing/entries.ts";
 import { nodeDelta } from "./node_delta.ts";
+import { withBootEntry } from "../state/boot_entries.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -83,4 +85,34 @@ Deno.test("nodeDelta() counts vCluster assignments in the version but sends none
   assert.deepEqual(result.entries.map((e) => e.sequence), [1]);
   assert.equal(result.version, 9);
   assert.equal(nodeDelta([], new Map(), T0).version, undefined);
+});
+
+Deno.test("nodeDelta() leaves out a commit a Rollback names as parent, and re-applies no rollback", () => {
+  const rollbackOf = (sequence: number, parent: number | undefined, keys: string[] = []) =>
+    entry(EntryType.ROLLBACK, { kind: "node", id: "n1" }, {
+      sequence,
+      ...(parent === undefined ? {} : { parent }),
+      payload: {
+        $case: "stateDelta",
+        value: StateDelta.fromPartial({
+          kernel: keys.map((key) => ({ key, action: DeltaAction.MODIFY, actualValue: "9" })),
+        }),
+      },
+    });
+  const entries = [
+    deltaCommit(2, ["a"]),
+    deltaCommit(3, ["b"]),
+    // The agent reverting drift: its delta names what was undone, not a declared value.
+    rollbackOf(4, undefined, ["c"]),
+    // `pact rollback 2`: the committed change of seq 2 no longer counts.
+    rollbackOf(5, 2),
+  ];
+  const result = nodeDelta(entries, new Map(), T0);
+  assert.deepEqual(result.entries.map((e) => e.sequence), [3]);
+  assert.equal(result.version, 5);
+  // Kept through the state's per-node list, in any order of arrival.
+  let kept: readonly ConfigEntry[] = [];
+  for (const e of entries) kept = withBootEntry(kept, e);
+  assert.deepEqual(kept.map((e) => e.sequence), [2, 3, 5]);
+  assert.deepEqual(nodeDelta(kept, new Map(), T0), result);
 });

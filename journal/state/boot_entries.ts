@@ -14,28 +14,35 @@ export const NODE_DELTA_ENTRY_TYPES: readonly EntryType[] = [
   EntryType.NODE_UNASSIGNED,
 ];
 
-const DELTA_TYPES: readonly EntryType[] = [EntryType.COMMIT, EntryType.ROLLBACK];
-
 /** How an entry takes part in a node delta. */
 export type BootEntryKind =
-  /** A commit or rollback carrying a state delta or declared state: re-applied. */
+  /** A commit carrying a state delta or declared state: re-applied. */
   | "delta"
+  /**
+   * A rollback naming its target (`pact rollback <seq>`): the target no
+   * longer counts. A rollback without a parent (the agent reverting drift
+   * to the declared state) changes nothing declared and is "none".
+   */
+  | "rollback"
   /** A node (un)assignment or move: only moves the delta's version. */
   | "assignment"
   /** Anything else: no part of the node delta. */
   | "none";
 
 export function bootEntryKind(entry: ConfigEntry): BootEntryKind {
-  if (DELTA_TYPES.includes(entry.entryType)) {
+  if (entry.entryType === EntryType.COMMIT) {
     const payload = entry.payload?.$case;
     return payload === "stateDelta" || payload === "declared" ? "delta" : "none";
+  }
+  if (entry.entryType === EntryType.ROLLBACK) {
+    return entry.parent !== undefined ? "rollback" : "none";
   }
   return NODE_DELTA_ENTRY_TYPES.includes(entry.entryType) ? "assignment" : "none";
 }
 
 /**
  * A node's boot entries after `entry` (applied in sequence order): delta
- * entries are all kept; of assignment entries only the newest, since all
+ * and rollback entries are all kept; of assignment entries only the newest, since all
  * they contribute is the delta's version. The node delta computed from the
  * result is the same as from every entry of NODE_DELTA_ENTRY_TYPES.
  */
@@ -45,6 +52,7 @@ export function withBootEntry(
 ): readonly ConfigEntry[] {
   switch (bootEntryKind(entry)) {
     case "delta":
+    case "rollback":
       return [...entries, entry];
     case "assignment":
       return [...entries.filter((e) => bootEntryKind(e) !== "assignment"), entry];
