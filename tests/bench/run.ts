@@ -10,6 +10,8 @@
  * --no-quorum (the single-node phases only); --phases=agent-boot (agent start → ready,
  * --agent-boot-runs=N); --phases=policy (policy decision latency, built-in and with OPA);
  * --phases=enroll (enrollments/s and mTLS handshakes/s, openssl s_server as the ceiling);
+ * --phases=exec-fanout (`pact exec --vcluster` on 1, 100 and 1,000 simulated nodes beside the
+ * local floor of as many `hostname` runs);
  * --n=, --m=, --k=,
  * --sqlite-rows=, --boot-agents=1000,10000, --boot-variants=journal-1,..., --subscribers=
  * (override counts).
@@ -31,6 +33,13 @@ import {
   renderEnrollment,
 } from "./enrollment.ts";
 import { BOOT_VARIANTS, type BootVariant } from "./boot_storm.ts";
+import {
+  EXEC_FANOUT_FULL,
+  EXEC_FANOUT_QUICK,
+  execFanoutBench,
+  type ExecFanoutResults,
+  renderExecFanout,
+} from "./exec_fanout.ts";
 import { etcdAvailable } from "../harness/journal_quorum.ts";
 import { ROOT } from "../harness/paths.ts";
 import { cliCases, timeCli } from "./cli_timing.ts";
@@ -124,8 +133,15 @@ const QUICK: Counts = {
 };
 
 /** Every phase: the single-node ones ("local"), the quorum's, and the agent's boot. */
-type Phase = "local" | QuorumPhase | "agent-boot" | "policy" | "enroll";
-const PHASES: readonly Phase[] = ["local", ...QUORUM_PHASES, "agent-boot", "policy", "enroll"];
+type Phase = "local" | QuorumPhase | "agent-boot" | "policy" | "enroll" | "exec-fanout";
+const PHASES: readonly Phase[] = [
+  "local",
+  ...QUORUM_PHASES,
+  "agent-boot",
+  "policy",
+  "enroll",
+  "exec-fanout",
+];
 /** Agent boots timed by the agent-boot phase (--agent-boot-runs=N overrides). */
 const AGENT_BOOT_RUNS = 20;
 
@@ -225,13 +241,25 @@ async function bench(
   phases: ReadonlySet<Phase>,
   quick: boolean,
 ): Promise<
-  BenchResults & { agentBoot?: AgentBootResults; policy?: PolicyResults; enroll?: EnrollResults }
+  BenchResults & {
+    agentBoot?: AgentBootResults;
+    policy?: PolicyResults;
+    enroll?: EnrollResults;
+    execFanout?: ExecFanoutResults;
+  }
 > {
+  const execFanout = phases.has("exec-fanout")
+    ? await execFanoutBench(quick ? EXEC_FANOUT_QUICK : EXEC_FANOUT_FULL, log)
+    : undefined;
   const enroll = phases.has("enroll")
     ? await enrollmentBench(quick ? ENROLL_QUICK : ENROLL_FULL, log)
     : undefined;
   const journal = await journalBench(counts, phases, quick);
-  const results = { ...journal, ...(enroll ? { enroll } : {}) };
+  const results = {
+    ...journal,
+    ...(enroll ? { enroll } : {}),
+    ...(execFanout ? { execFanout } : {}),
+  };
   const policy = phases.has("policy")
     ? await policyBench(quick ? POLICY_QUICK : POLICY_FULL, log)
     : undefined;
@@ -355,6 +383,7 @@ async function writeJson(
     agentBoot?: AgentBootResults;
     policy?: PolicyResults;
     enroll?: EnrollResults;
+    execFanout?: ExecFanoutResults;
   },
 ): Promise<void> {
   const document = {
@@ -389,6 +418,7 @@ async function main(): Promise<void> {
   if (results.policy) console.log(`\n${renderPolicy(results.policy)}`);
   if (results.agentBoot) console.log(`\n${renderAgentBoot(results.agentBoot)}`);
   if (results.enroll) console.log(`\n${renderEnrollment(results.enroll)}`);
+  if (results.execFanout) console.log(`\n${renderExecFanout(results.execFanout)}`);
   const file = resultsFile(Deno.args);
   await writeJson(file, counts, phases, results);
   log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${file}`);
