@@ -65,6 +65,8 @@ export interface FanoutCase {
   readonly nodesPerSecond: number;
   /** Median wall / median local floor (as many `hostname` runs, the same concurrency). */
   readonly wallOverFloor: number;
+  /** CPU time (user + system) per run, median over the runs: where the work went (ms). */
+  readonly cpuMs: { readonly cli: number; readonly hosts: number; readonly journal: number };
 }
 
 /** The floor: `commands` local `hostname` runs with bounded concurrency. */
@@ -144,16 +146,27 @@ export async function execFanoutBench(
       textWallMs[String(size)] = text.wallMs;
       log(`exec-fanout: ${size} node(s), text output: ${text.wallMs.toFixed(0)} ms`);
     }
-    const samples = new Map<string, { wall: number[]; perNode: number[]; floor: number[] }>();
+    const samples = new Map<string, Sample>();
+    const cpuOf = (pids: readonly number[]) =>
+      Promise.all(pids.map(cpuTicks)).then((t) => t.reduce((a, b) => a + b, 0));
     for (let run = 0; run < counts.runs; run++) {
       for (const concurrency of counts.concurrencies) {
         for (const size of counts.sizes) {
           const key = `${size}/${concurrency}`;
-          const sample = samples.get(key) ?? { wall: [], perNode: [], floor: [] };
+          const sample = samples.get(key) ??
+            { wall: [], perNode: [], floor: [], cli: [], hosts: [], journal: [] };
           samples.set(key, sample);
           const floor = await localFloor(size, concurrency, expected);
           sample.floor.push(floor);
+          const before = [
+            await childrenTicks(),
+            await cpuOf(hosts.map((h) => h.pid)),
+            await cpuTicks(journal.pid),
+          ];
           const fleet = await runFleet(size, concurrency, env, home, expected, "json");
+          sample.cli.push((await childrenTicks() - before[0]!) * TICK_MS);
+          sample.hosts.push((await cpuOf(hosts.map((h) => h.pid)) - before[1]!) * TICK_MS);
+          sample.journal.push((await cpuTicks(journal.pid) - before[2]!) * TICK_MS);
           execsExpected += fleet.ok;
           sample.wall.push(fleet.wallMs);
           sample.perNode.push(...fleet.perNodeMs);
@@ -175,7 +188,7 @@ export async function execFanoutBench(
     });
     const cases = counts.concurrencies.flatMap((concurrency) =>
       counts.sizes.map((size): FanoutCase => {
-        const { wall, perNode } = samples.get(`${size}/${concurrency}`)!;
+        const { wall, perNode, cli, hosts, journal } = samples.get(`${size}/${concurrency}`)!;
         const wallMedianMs = median(wall);
         const floor = floors.find((f) => f.concurrency === concurrency && f.commands === size)!
           .wallMedianMs;
@@ -188,6 +201,7 @@ export async function execFanoutBench(
           perNodeMs: percentiles(perNode),
           nodesPerSecond: size / (wallMedianMs / 1000),
           wallOverFloor: wallMedianMs / floor,
+          cpuMs: { cli: median(cli), hosts: median(hosts), journal: median(journal) },
         };
       })
     );
@@ -255,8 +269,39 @@ function macOf(i: number): string {
   return `52:54:02:${hex((i >> 16) & 255)}:${hex((i >> 8) & 255)}:${hex(i & 255)}`;
 }
 
+/** One case's samples over the runs (ms). */
+interface Sample {
+  readonly wall: number[];
+  readonly perNode: number[];
+  readonly floor: number[];
+  readonly cli: number[];
+  readonly hosts: number[];
+  readonly journal: number[];
+}
+
+/** Milliseconds per clock tick (USER_HZ is 100 on Linux). */
+const TICK_MS = 10;
+
+/** User + system CPU ticks of a process so far, from /proc/<pid>/stat. */
+async function cpuTicks(pid: number | string): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
+}
+
+/**
+ * CPU ticks of this process's waited-for children (cutime + cstime): the
+ * CLI, once its run ended (bin/pact execs deno in the same process).
+ */
+async function childrenTicks(): Promise<number> {
+  const stat = await Deno.readTextFile("/proc/self/stat");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[13]) + Number(fields[14]); // cutime, cstime (fields 16, 17)
+}
+
 /** A running exec_fanout_host.ts process. */
 interface Host {
+  readonly pid: number;
   /** Resolves once every node listens and its address is journaled. */
   readonly ready: Promise<void>;
   /** SIGTERM; resolves with the execs the host counted. */
@@ -308,6 +353,7 @@ function startHost(
   });
   let stopping: Promise<number> | undefined;
   return {
+    pid: child.pid,
     ready,
     stop: () =>
       stopping ??= (async () => {
@@ -423,6 +469,9 @@ export function renderExecFanout(r: ExecFanoutResults): string {
       f(c.perNodeMs.p99),
       f(c.nodesPerSecond),
       `${f(c.wallOverFloor, 2)}x`,
+      `${f(c.cpuMs.cli / 1000, 2)} / ${f(c.cpuMs.hosts / 1000, 2)} / ${
+        f(c.cpuMs.journal / 1000, 2)
+      }`,
     ].join("  ")
   );
   const floors = r.floors.map((fl) =>
@@ -435,7 +484,8 @@ export function renderExecFanout(r: ExecFanoutResults): string {
     `Exec fan-out: pact exec --vcluster X -- hostname (${r.nodesHosted} simulated nodes in ${r.hosts} host processes, set up in ${
       f(r.setupMs / 1000, 1)
     } s; ${r.execsServed} execs served and journaled)`,
-    "  nodes  concurrency  runs  wall ms (median)  node p50 ms  node p99 ms  nodes/s  wall/floor",
+    "  nodes  concurrency  runs  wall ms (median)  node p50 ms  node p99 ms  nodes/s  wall/floor" +
+    "  CPU s cli / hosts / journal",
     ...rows.map((row) => `  ${row}`),
     ...floors,
     `  text output, one run at 50: ${
