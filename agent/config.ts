@@ -43,6 +43,14 @@ export interface ObserverSettings {
   readonly watchPaths: readonly string[];
 }
 
+/**
+ * TLS of the shell server (`[agent.shell] tls`): `auto` serves TLS with the
+ * enrolled certificate (or `tls_cert_path`/`tls_key_path`) when there is
+ * one and plaintext otherwise; `required` does not start the shell without
+ * a certificate; `off` always serves plaintext (development, tests).
+ */
+export type ShellTlsMode = "auto" | "required" | "off";
+
 /** Admin-token validation by the shell server (`[agent.shell.auth]`). */
 export interface ShellAuthSettings {
   readonly issuer: string;
@@ -70,6 +78,9 @@ export interface AgentConfig {
     readonly whitelistMode: WhitelistMode;
     /** Undefined: no `[agent.shell.auth]`, so no token validates (fail closed). */
     readonly auth: ShellAuthSettings | undefined;
+    readonly tls: ShellTlsMode;
+    /** Explicit certificate and key files (PEM); undefined: the enrolled certificate. */
+    readonly tlsFiles: { readonly cert: string; readonly key: string } | undefined;
   };
   readonly commitWindow: CommitWindowSettings;
   readonly blacklist: readonly string[];
@@ -118,7 +129,7 @@ const SCHEMA: KeySchema = {
     "hash_sweep_interval_seconds",
     "watch_paths",
   ],
-  "agent.shell": ["enabled", "listen", "whitelist_mode"],
+  "agent.shell": ["enabled", "listen", "whitelist_mode", "tls", "tls_cert_path", "tls_key_path"],
   "agent.shell.auth": ["issuer", "audience", "jwks_url", "hmac_secret"],
   "agent.commit_window": [
     "base_window_seconds",
@@ -238,6 +249,12 @@ export function parseAgentConfig(
         "[agent.shell] whitelist_mode",
       ),
       auth: shellAuthOf(toml),
+      tls: oneOf(
+        toml.string("agent.shell", "tls") ?? "auto",
+        ["auto", "required", "off"] as const,
+        "[agent.shell] tls",
+      ),
+      tlsFiles: shellTlsFilesOf(toml),
     },
     commitWindow,
     blacklist: blacklistOf(toml),
@@ -342,6 +359,24 @@ function journalTlsOf(toml: TomlReader): AgentConfig["journal"]["tls"] {
     );
   }
   return { cert, key, ca };
+}
+
+/** `tls_cert_path` and `tls_key_path`: both or neither. */
+function shellTlsFilesOf(
+  toml: TomlReader,
+): { readonly cert: string; readonly key: string } | undefined {
+  const cert = toml.string("agent.shell", "tls_cert_path");
+  const key = toml.string("agent.shell", "tls_key_path");
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    throw new PactError(
+      "CONFIG",
+      `[agent.shell] ${cert === undefined ? "tls_key_path" : "tls_cert_path"} is set without ${
+        cert === undefined ? "tls_cert_path" : "tls_key_path"
+      }: set both or neither`,
+    );
+  }
+  return { cert, key };
 }
 
 function shellAuthOf(toml: TomlReader): ShellAuthSettings | undefined {

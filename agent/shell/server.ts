@@ -2,7 +2,9 @@
  * The agent's ShellService on `[agent.shell] listen` (port 9445): every
  * call carries a bearer token that the agent validates itself against
  * `[agent.shell.auth]` (issuer, audience, JWKS or the dev HS256 secret).
- * Without that section every call is refused (fail closed). The RPCs
+ * Without that section every call is refused (fail closed). With `tls`
+ * credentials (agent/shell/shell_tls.ts) it serves gRPC over TLS, else
+ * plaintext HTTP/2. The RPCs
  * themselves come from feature modules (services, exec, shell, diag...),
  * each built on the shared RpcKit; a method no module serves answers
  * UNIMPLEMENTED.
@@ -21,6 +23,8 @@ import { type Handlers, type RpcKit, rpcKit, unimplemented } from "./rpc_kit.ts"
 export interface ShellServer {
   /** Where it listens (the real port when 0 was asked for). */
   readonly address: HostPort;
+  /** True when it serves TLS. */
+  readonly tls: boolean;
   /** Stops accepting calls; open calls get `graceMs` before they are cut. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -36,6 +40,8 @@ export interface ShellServerOptions {
    * UNIMPLEMENTED.
    */
   readonly modules: readonly ((kit: RpcKit) => Handlers)[];
+  /** TLS server credentials; undefined: plaintext. */
+  readonly tls?: ServerCredentials | undefined;
   readonly log: (line: string) => void;
 }
 
@@ -65,7 +71,7 @@ export async function startShellServer(options: ShellServerOptions): Promise<She
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       formatHostPort(options.listen),
-      ServerCredentials.createInsecure(),
+      options.tls ?? ServerCredentials.createInsecure(),
       (err, bound) =>
         err
           ? reject(
@@ -79,6 +85,7 @@ export async function startShellServer(options: ShellServerOptions): Promise<She
   });
   return {
     address: { host: options.listen.host, port },
+    tls: options.tls !== undefined,
     shutdown: (graceMs) =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => {

@@ -6,12 +6,13 @@
 import {
   type ClientDuplexStream,
   type ClientReadableStream,
-  credentials,
   Metadata,
   type ServiceError,
   status,
 } from "@grpc/grpc-js";
 import {
+  type CommitRequest,
+  type CommitResponse,
   type DiagChunk,
   type DiagRequest,
   type EmergencyRequest,
@@ -19,6 +20,7 @@ import {
   type ExecOutput,
   type ExecRequest,
   type ExtendResponse,
+  type GetCapabilityResponse,
   type GetDriftResponse,
   type ListCommandsResponse,
   type RecordingChunk,
@@ -31,7 +33,12 @@ import {
   ShellServiceClient,
 } from "../../shared/proto/gen/pact/shell/shell.ts";
 import { PactError } from "../../shared/errors/mod.ts";
-import { parseEndpoint } from "./endpoint.ts";
+import {
+  type AgentChannel,
+  agentChannel,
+  agentConnectionError,
+  connectTimeout,
+} from "./agent_channel.ts";
 import { grpcToPactError } from "./grpc_errors.ts";
 
 /** One message of the Exec stream. */
@@ -42,25 +49,36 @@ export const AGENT_PORT = 9445;
 
 /** Where and how to reach one agent. */
 export interface AgentClientOptions {
+  /** `http://host:port`, or `https://host:port` for an agent serving TLS. */
   readonly endpoint: string;
   readonly token: string;
+  /** Each call's deadline. */
   readonly timeoutSeconds: number;
+  /** The node addressed: over TLS its certificate must name it. Default: the endpoint's host. */
+  readonly nodeId?: string | undefined;
+  /** Time to connect (TCP and TLS) before a call fails; default 5 s. */
+  readonly connectTimeoutMs?: number | undefined;
+  /** PEM CA bundle for TLS; default grpc-js's roots (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH). */
+  readonly caPem?: Uint8Array | undefined;
 }
 
 /** Promise-based access to an agent's service RPCs. */
 export class AgentClient {
   readonly endpoint: string;
   readonly #client: ShellServiceClient;
+  readonly #channel: AgentChannel;
   readonly #token: string;
   readonly #timeoutMs: number;
 
   constructor(options: AgentClientOptions) {
-    const { address, tls } = parseEndpoint(options.endpoint, AGENT_PORT);
+    this.#channel = agentChannel({ ...options, defaultPort: AGENT_PORT });
     this.endpoint = options.endpoint;
-    this.#client = new ShellServiceClient(
-      address,
-      tls ? credentials.createSsl() : credentials.createInsecure(),
-    );
+    const { address, credentials, connectTimeoutMs } = this.#channel;
+    const client: ShellServiceClient = new ShellServiceClient(address, credentials, {
+      ...this.#channel.options,
+      interceptors: [connectTimeout(() => client.getChannel(), connectTimeoutMs)],
+    });
+    this.#client = client;
     this.#token = options.token;
     this.#timeoutMs = options.timeoutSeconds * 1000;
   }
@@ -242,6 +260,20 @@ export class AgentClient {
     );
   }
 
+  /** Commits the node's drift as a node delta, journaled with this token (`pact commit`). */
+  commit(request: CommitRequest): Promise<CommitResponse> {
+    return this.#unary((done) =>
+      this.#client.commit(request, this.#metadata(), { deadline: this.#deadline() }, done)
+    );
+  }
+
+  /** The node's latest capability report, as JSON text (`pact cap`). */
+  getCapability(): Promise<GetCapabilityResponse> {
+    return this.#unary((done) =>
+      this.#client.getCapability({}, this.#metadata(), { deadline: this.#deadline() }, done)
+    );
+  }
+
   close(): void {
     this.#client.close();
   }
@@ -265,7 +297,7 @@ export class AgentClient {
   }
 
   #toPactError(error: ServiceError): PactError {
-    return grpcToPactError(error, {
+    return agentConnectionError(error, this.#channel, this.endpoint) ?? grpcToPactError(error, {
       peer: "Agent",
       endpoint: this.endpoint,
       timeoutMs: this.#timeoutMs,

@@ -107,7 +107,7 @@ async function singleNode(ctx: CliContext, node: string, flags: DiagFlags, reque
   const endpoint = explicit
     ? (/^[a-z]+:\/\//i.test(explicit) ? explicit : `http://${explicit}`)
     : await registeredAddress(ctx, token, node);
-  const api = await diagClient(ctx, token, endpoint);
+  const api = await diagClient(ctx, token, endpoint, undefined, node);
   try {
     const view = await collectDiag(api, node, request, new AbortController().signal);
     await ctx.print(view, renderDiag);
@@ -130,7 +130,7 @@ async function fleet(ctx: CliContext, vcluster: string, flags: DiagFlags, reques
   const result = await fleetDiag(
     targets,
     request,
-    (target) => diagClient(ctx, token, target.endpoint, timeoutSeconds),
+    (target) => diagClient(ctx, token, target.endpoint, timeoutSeconds, target.node),
     {
       ...options,
       onProgress: terminal
@@ -166,12 +166,16 @@ async function diagClient(
   token: string,
   endpoint: string,
   timeoutSeconds?: number,
+  nodeId?: string,
 ): Promise<DiagApi> {
   const { AgentClient } = await import("../client/agent_client.ts");
+  const { connectTimeoutOf } = await import("./agent_target.ts");
   return new AgentClient({
     endpoint,
     token,
     timeoutSeconds: timeoutSeconds ?? (await ctx.settings()).timeoutSeconds,
+    nodeId,
+    connectTimeoutMs: connectTimeoutOf(ctx.env("PACT_AGENT_CONNECT_TIMEOUT")),
   });
 }
 

@@ -152,7 +152,7 @@ async function withExecApi<T>(
   body: (api: ExecApi) => Promise<T>,
 ): Promise<T> {
   const { endpoint } = agentEndpoint(node, flags.agent, ctx.env("PACT_AGENT_ENDPOINT"));
-  return await withAgentAt(ctx, endpoint, body);
+  return await withAgentAt(ctx, endpoint, body, node);
 }
 
 /** Fleet mode: the command on every node of `vcluster`; returns the exit code. */
@@ -184,7 +184,12 @@ async function fleetExec(
   const result = await fanout.fanOut(
     targets,
     (target, signal) =>
-      withAgentAt(ctx, target.endpoint, (api) => collectExec(api, target.node, request, signal)),
+      withAgentAt(
+        ctx,
+        target.endpoint,
+        (api) => collectExec(api, target.node, request, signal),
+        target.node,
+      ),
     { ...options, nodeTimeoutMs },
   );
   const json = settings.output === "json";

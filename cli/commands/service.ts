@@ -107,7 +107,7 @@ async function withAgent<T>(
     target.agent,
     ctx.env("PACT_AGENT_ENDPOINT"),
   );
-  return await withAgentAt(ctx, endpoint, (api) => body(api, node));
+  return await withAgentAt(ctx, endpoint, (api) => body(api, node), node);
 }
 
 function linesOf(text: string | undefined): number {

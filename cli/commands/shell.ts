@@ -106,7 +106,7 @@ async function withShellApi<T>(
   body: (api: ShellApi, node: string) => Promise<T>,
 ): Promise<T> {
   const target = agentEndpoint(node, agent, ctx.env("PACT_AGENT_ENDPOINT"));
-  return await withAgentAt(ctx, target.endpoint, (api) => body(api, target.node));
+  return await withAgentAt(ctx, target.endpoint, (api) => body(api, target.node), target.node);
 }
 
 /** The local TERM when the CLI may read it (bin/pact does not allow it yet), else undefined. */

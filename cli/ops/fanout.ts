@@ -1,7 +1,9 @@
 /**
  * Fleet fan-out for `pact diag --vcluster` and `pact exec --vcluster`: the
  * vCluster's nodes come from the journal's node registry (ListNodes, with
- * the shell address each agent reported, else `<node-id>:9445`); one call
+ * the shell address each agent reported, with its scheme (https for a shell
+ * serving TLS: each node's call then uses TLS and checks that the
+ * certificate names that node), else `<node-id>:9445`); one call
  * per node runs with bounded concurrency and a per-node timeout; once more
  * than `maxFailures` nodes failed no new node is started. Results print
  * grouped by identical output, like `dshbak -c`: nodes with the same
@@ -30,7 +32,7 @@ export const AGENT_SHELL_PORT = 9445;
 /** One node to call and where its agent listens. */
 export interface FanoutTarget {
   readonly node: string;
-  /** `http://host:port` */
+  /** `http://host:port`, or `https://host:port` for an agent serving TLS. */
   readonly endpoint: string;
 }
 
@@ -209,9 +211,14 @@ export async function fleetTargets(
   return targets;
 }
 
-/** `http://<reported address>`, else `http://<node-id>:9445`. */
+/**
+ * The address the agent reported as it is (`https://host:port` for a
+ * shell serving TLS), `http://` before one without a scheme (agents that
+ * predate TLS), else `http://<node-id>:9445`.
+ */
 export function agentAddress(node: string, reported: string): string {
-  return reported === "" ? `http://${node}:${AGENT_SHELL_PORT}` : `http://${reported}`;
+  if (reported === "") return `http://${node}:${AGENT_SHELL_PORT}`;
+  return /^https?:\/\//i.test(reported) ? reported : `http://${reported}`;
 }
 
 /** One group of nodes that produced the same output. */
