@@ -29,6 +29,9 @@ import { type ConfigEntry, EntryType } from "../shared/proto/gen/pact/config/con
 import { type EntrySink, NodeAgent } from "./node_agent.ts";
 import { startShell } from "./shell/start.ts";
 import { JournalFollower } from "./subscription/journal_updates.ts";
+import { openNodePolicy } from "./policy/node_policy.ts";
+import { catchUpPolicy } from "./policy/catch_up.ts";
+import type { PolicyCache } from "./policy/policy_cache.ts";
 import { startInit } from "./pid1/mod.ts";
 
 /** The help text: the boot runner's options, under the agent's name. */
@@ -57,7 +60,14 @@ async function main(args: RunArgs): Promise<number> {
   if (typeof node === "number") return node;
   const identityStop = new AbortController();
   const identityLoop = maintainIdentity(node, identityStop.signal);
-  const drift = await startDriftWatch(node, args.stateDir ?? DEFAULT_STATE_DIR, token);
+  // The vCluster policy the shell enforces: live from the journal, saved for partitions.
+  const policy = await openNodePolicy(
+    node,
+    args.stateDir ?? DEFAULT_STATE_DIR,
+    systemClock,
+    (line) => console.error(`pact-agent: ${line}`),
+  );
+  const drift = await startDriftWatch(node, args.stateDir ?? DEFAULT_STATE_DIR, token, policy);
   if (drift.journal) lifecycle.attach(node.boot.config.nodeId, drift.journal);
   const shell = await startShell({
     node,
@@ -81,6 +91,7 @@ async function startDriftWatch(
   node: RunningNode,
   stateDir: string,
   token: string | undefined,
+  policyCache: PolicyCache,
 ): Promise<
   { readonly journal: EntrySink | undefined; readonly agent: NodeAgent; stop(): Promise<void> }
 > {
@@ -122,14 +133,27 @@ async function startDriftWatch(
       journal: () => client.client(),
       agent,
       log: (line) => console.error(`pact-agent: ${line}`),
+      onEntry: (entry) => void policyCache.apply(entry),
     })
     : undefined;
   follower?.start();
+  const catchUp = new AbortController();
+  const caughtUp = client
+    ? catchUpPolicy(
+      policyCache,
+      () => client.client(),
+      catchUp.signal,
+      (line) => console.error(`pact-agent: ${line}`),
+    )
+    : Promise.resolve();
   return {
     journal: client ? queue : undefined,
     agent,
     async stop() {
       await follower?.stop();
+      catchUp.abort();
+      await caughtUp;
+      await policyCache.flushed();
       await agent.stop();
       await queue.close();
       client?.close();

@@ -1,8 +1,10 @@
 /**
  * The service RPCs of the shell server as plain functions over the booted
  * node's ServiceManager (reference §2.13): status, start/stop/restart and
- * logs (tail, follow). Each call is authorized here; each control action
- * is journaled as a SERVICE_LIFECYCLE entry naming who asked for it.
+ * logs (tail, follow). Each call is authorized here against the node's
+ * current vCluster policy (authorize.ts: start/stop/restart need ops or
+ * platform admin, or a role the policy binds to `service_<action>`;
+ * status and logs also viewers); each control action is journaled as a SERVICE_LIFECYCLE entry naming who asked for it.
  */
 import type { Principal } from "../../shared/auth/principal.ts";
 import { PactError } from "../../shared/errors/mod.ts";
@@ -17,7 +19,7 @@ import type { EntrySink } from "../node_agent.ts";
 import type { EvaluatorState } from "../drift/evaluator_types.ts";
 import type { RotatingLog } from "../supervisor/rotating_log.ts";
 import type { ServiceManager, ServiceStatus } from "../supervisor/service_manager.ts";
-import { requireAccess } from "./authorize.ts";
+import { type NodeScope, requireAccess } from "./authorize.ts";
 
 /** Lines `logs` returns when the request asks for 0. */
 export const DEFAULT_LOG_LINES = 50;
@@ -31,7 +33,8 @@ export type ControlAction = "start" | "stop" | "restart";
 
 /** What the operations run over. */
 export interface ServiceOpsDeps {
-  readonly node: { readonly nodeId: string; readonly vcluster: string | undefined };
+  /** The node; its `policy` (role bindings) is read on every call. */
+  readonly node: NodeScope;
   readonly services: ServiceManager;
   /** The captured output of a service; undefined when the backend keeps none (systemd). */
   readonly logsOf: ((name: string) => RotatingLog) | undefined;
@@ -55,7 +58,7 @@ export class ServiceOps {
 
   /** Every service, or only `name` when it is not empty. */
   async status(principal: Principal, name: string): Promise<ServiceStatusResponse> {
-    requireAccess(principal, this.#deps.node, "read", "Service status");
+    requireAccess(principal, this.#deps.node, "read", "Service status", "status");
     const all = await this.#deps.services.status();
     const services = name === "" ? all : [await this.#find(name, all)];
     return { services: services.map(toInfo), backend: this.#deps.services.backend };
@@ -68,7 +71,13 @@ export class ServiceOps {
     action: string,
   ): Promise<ServiceControlResponse> {
     const checked = parseAction(action);
-    requireAccess(principal, this.#deps.node, "control", `${checked} ${name}`);
+    requireAccess(
+      principal,
+      this.#deps.node,
+      "control",
+      `${checked} ${name}`,
+      `service_${checked}`,
+    );
     await this.#find(name);
     this.#requireWindowRules(checked, name);
     const { services } = this.#deps;
@@ -89,7 +98,7 @@ export class ServiceOps {
     request: { readonly name: string; readonly lines: number; readonly follow: boolean },
     signal: AbortSignal,
   ): AsyncGenerator<string[]> {
-    requireAccess(principal, this.#deps.node, "read", `Logs of ${request.name}`);
+    requireAccess(principal, this.#deps.node, "read", `Logs of ${request.name}`, "log");
     await this.#find(request.name);
     if (!this.#deps.logsOf) {
       throw new PactError(

@@ -57,6 +57,8 @@ export interface JournalFollowerOptions {
   readonly agent: Pick<NodeAgent, "send" | "setPolicy" | "setBlacklist" | "state">;
   readonly backoff?: Backoff;
   readonly log: (line: string) => void;
+  /** Also hears every entry delivered, once, in order (e.g. the agent's policy cache). */
+  readonly onEntry?: ((entry: ConfigEntry) => void) | undefined;
 }
 
 /** One blacklist change from the journal, in order. */
@@ -155,6 +157,7 @@ export class JournalFollower {
     this.#next = update.sequence + 1;
     const entry = update.entry;
     if (entry === undefined) return;
+    this.#notify(entry);
     try {
       if (await this.#apply(entry)) this.applied.push(entry.sequence);
     } catch (err) {
@@ -163,6 +166,15 @@ export class JournalFollower {
           (err as Error).message
         }`,
       );
+    }
+  }
+
+  /** Hands the entry to `onEntry`; a throwing listener is logged, not fatal. */
+  #notify(entry: ConfigEntry): void {
+    try {
+      this.#options.onEntry?.(entry);
+    } catch (err) {
+      this.#options.log(`subscription: seq:${entry.sequence} listener: ${(err as Error).message}`);
     }
   }
 

@@ -163,15 +163,29 @@ export function isNeverAllowed(name: string): boolean {
 
 const DEFAULT_NAMES = new Set(DEFAULT_COMMANDS.map((c) => c.command));
 
-/** The runnable commands of one node: defaults plus its vCluster's additions. */
-export class Whitelist {
-  readonly #commands: ReadonlyMap<string, WhitelistedCommand>;
-  /** Policy additions that were dropped (shell escapes, invalid names), for the log. */
+/** One computed whitelist: the commands and the additions that were dropped. */
+interface Computed {
+  readonly additions: readonly string[];
+  readonly commands: ReadonlyMap<string, WhitelistedCommand>;
   readonly ignored: readonly string[];
+}
 
-  private constructor(commands: Map<string, WhitelistedCommand>, ignored: string[]) {
-    this.#commands = commands;
-    this.ignored = ignored;
+/**
+ * The runnable commands of one node: defaults plus its vCluster's
+ * additions, fixed (`of`) or read from the current policy on every lookup
+ * (`live`).
+ */
+export class Whitelist {
+  readonly #additions: () => readonly string[];
+  readonly #onChange: ((whitelist: Whitelist) => void) | undefined;
+  #computed: Computed | undefined;
+
+  private constructor(
+    additions: () => readonly string[],
+    onChange: ((whitelist: Whitelist) => void) | undefined,
+  ) {
+    this.#additions = additions;
+    this.#onChange = onChange;
   }
 
   /**
@@ -181,29 +195,65 @@ export class Whitelist {
    * plain command name is ignored.
    */
   static of(additions: readonly string[] = []): Whitelist {
-    const commands = new Map(DEFAULT_COMMANDS.map((c) => [c.command, c]));
-    const ignored: string[] = [];
-    for (const raw of additions) {
-      const name = raw.trim();
-      if (commands.has(name)) continue;
-      if (!isCommandName(name) || isNeverAllowed(name)) {
-        ignored.push(raw);
-        continue;
-      }
-      commands.set(name, entry(name, "Added by the vCluster policy (exec_whitelist)"));
-    }
-    return new Whitelist(commands, ignored);
+    return new Whitelist(() => additions, undefined);
+  }
+
+  /**
+   * The defaults plus whatever `additions()` returns at each lookup (the
+   * node's current policy, agent/policy), recomputed when it returns a
+   * different list; `onChange` hears of each recomputation after the first.
+   */
+  static live(
+    additions: () => readonly string[],
+    onChange?: (whitelist: Whitelist) => void,
+  ): Whitelist {
+    return new Whitelist(additions, onChange);
+  }
+
+  /** Policy additions that were dropped (shell escapes, invalid names), for the log. */
+  get ignored(): readonly string[] {
+    return this.#current().ignored;
   }
 
   /** The command named `name`, or undefined when it is not whitelisted. */
   get(name: string): WhitelistedCommand | undefined {
-    return this.#commands.get(name);
+    return this.#current().commands.get(name);
   }
 
   /** Every command, sorted by name. */
   list(): WhitelistedCommand[] {
-    return [...this.#commands.values()].sort((a, b) => a.command.localeCompare(b.command));
+    return [...this.#current().commands.values()].sort((a, b) =>
+      a.command.localeCompare(b.command)
+    );
   }
+
+  #current(): Computed {
+    const additions = this.#additions();
+    const previous = this.#computed;
+    if (previous !== undefined && sameList(previous.additions, additions)) return previous;
+    this.#computed = compute(additions);
+    if (previous !== undefined) this.#onChange?.(this);
+    return this.#computed;
+  }
+}
+
+function compute(additions: readonly string[]): Computed {
+  const commands = new Map(DEFAULT_COMMANDS.map((c) => [c.command, c]));
+  const ignored: string[] = [];
+  for (const raw of additions) {
+    const name = raw.trim();
+    if (commands.has(name)) continue;
+    if (!isCommandName(name) || isNeverAllowed(name)) {
+      ignored.push(raw);
+      continue;
+    }
+    commands.set(name, entry(name, "Added by the vCluster policy (exec_whitelist)"));
+  }
+  return { additions: [...additions], commands, ignored };
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((value, i) => value === b[i]));
 }
 
 /** A plain command name: letters, digits, `.`, `_`, `+`, `-`, not starting with `.` or `-`. */

@@ -103,3 +103,20 @@ Deno.test("isStateChanging() flags read-only commands given arguments that chang
     assert.equal(isStateChanging(command, args, false), false, `${command} ${args.join(" ")}`);
   }
 });
+
+Deno.test("Whitelist.live() reads its additions on every lookup and reports changes", () => {
+  let additions: readonly string[] = [];
+  const changes: string[][] = [];
+  const whitelist = Whitelist.live(() => additions, (w) => changes.push([...w.ignored]));
+  assert.equal(whitelist.get("nproc"), undefined);
+  additions = ["nproc", "bash"];
+  assert.equal(whitelist.get("nproc")?.stateChanging, false);
+  assert.equal(whitelist.get("bash"), undefined);
+  assert.deepEqual(whitelist.ignored, ["bash"]);
+  assert.ok(whitelist.list().some((c) => c.command === "nproc"));
+  additions = ["nproc", "bash"].slice(); // Same contents: not a change.
+  whitelist.get("ls");
+  additions = [];
+  assert.equal(whitelist.get("nproc"), undefined);
+  assert.deepEqual(changes, [["bash"], []]);
+});

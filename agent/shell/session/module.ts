@@ -6,6 +6,7 @@
  */
 import { DEFAULT_STATE_DIR } from "../../boot/run_boot.ts";
 import type { ShellModule } from "../start.ts";
+import { nodePolicy } from "../../policy/node_policy.ts";
 import { shellSessionHandlers } from "./handlers.ts";
 import { ShellSessions } from "./sessions.ts";
 
@@ -17,7 +18,7 @@ export const shellSessions: ShellModule = ({ node, journal, log }) => {
     node: { nodeId: config.nodeId, vcluster: config.vcluster },
     runDir: `${root}/run/pact/shell`,
     recordingsDir: `${root}${DEFAULT_STATE_DIR}/shell/recordings`,
-    extraCommands: () => node.boot.policy?.shellWhitelist ?? [],
+    extraCommands: () => nodePolicy(node).policy?.shellWhitelist ?? [],
     journal,
     log,
     learning: config.shell.whitelistMode === "learning",
