@@ -8,7 +8,13 @@ export interface RunArgs {
   readonly stateDir: string | undefined;
   readonly journalWaitMs: number | undefined;
   readonly tokenFile: string | undefined;
+  /** The hardware watchdog device used as PID 1; undefined: none. */
+  readonly watchdogDevice: string | undefined;
+  readonly watchdogTimeoutSeconds: number | undefined;
 }
+
+/** The watchdog opened as PID 1 when it exists, unless --watchdog none. */
+export const DEFAULT_WATCHDOG_DEVICE = "/dev/watchdog";
 
 /** The help text. */
 export const USAGE = `Usage: run_boot.ts --config <agent.toml> [options]
@@ -23,6 +29,8 @@ capability report, readiness) and keeps its services running until SIGTERM.
   --state-dir <path>         where the config cache is kept, a node path (default /var/lib/pact)
   --journal-wait-ms <ms>     how long to look for a journal before using the cache (default 5000)
   --token-file <path>        the agent's pact-service-agent token (env PACT_AGENT_TOKEN[_FILE])
+  --watchdog <path|none>     hardware watchdog petted as PID 1 (default /dev/watchdog, if present)
+  --watchdog-timeout <s>     ask the watchdog for this timeout (default: the device's own)
   -h, --help                 show this help`;
 
 const VALUED = new Set([
@@ -34,6 +42,8 @@ const VALUED = new Set([
   "--state-dir",
   "--journal-wait-ms",
   "--token-file",
+  "--watchdog",
+  "--watchdog-timeout",
 ]);
 
 /** The parsed arguments, USAGE for --help, or a one-line error. */
@@ -54,6 +64,17 @@ export function parseRunArgs(args: readonly string[]): RunArgs | string {
   if (waitMs !== undefined && !(Number.isInteger(waitMs) && waitMs >= 0)) {
     return `--journal-wait-ms must be a whole number of milliseconds, got ${JSON.stringify(wait)}`;
   }
+  const timeout = values.get("--watchdog-timeout");
+  const timeoutSeconds = timeout === undefined ? undefined : Number(timeout);
+  if (timeoutSeconds !== undefined && !(Number.isInteger(timeoutSeconds) && timeoutSeconds >= 2)) {
+    return `--watchdog-timeout must be a whole number of seconds, at least 2, got ${
+      JSON.stringify(timeout)
+    }`;
+  }
+  const watchdog = values.get("--watchdog") ?? DEFAULT_WATCHDOG_DEVICE;
+  if (watchdog !== "none" && !watchdog.startsWith("/")) {
+    return `--watchdog must be an absolute path or none, got ${JSON.stringify(watchdog)}`;
+  }
   for (const key of ["--ready-file", "--state-dir"]) {
     const path = values.get(key);
     if (path !== undefined && !path.startsWith("/")) {
@@ -70,5 +91,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs | string {
     stateDir: values.get("--state-dir"),
     journalWaitMs: waitMs,
     tokenFile: values.get("--token-file"),
+    watchdogDevice: watchdog === "none" ? undefined : watchdog,
+    watchdogTimeoutSeconds: timeoutSeconds,
   };
 }

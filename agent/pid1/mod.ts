@@ -5,3 +5,7 @@ export { libcWaitCalls } from "./libc.ts";
 export type { WaitCalls } from "./libc.ts";
 export { OrphanReaper } from "./reaper.ts";
 export { installSignalHandlers } from "./signals.ts";
+export { EarlyMountError, mountPseudoFilesystems, runPhaseZero } from "./early.ts";
+export type { PhaseZero } from "./early.ts";
+export { HardwareWatchdog } from "./watchdog.ts";
+export { libcInitCalls } from "./init_calls.ts";
