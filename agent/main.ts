@@ -69,6 +69,8 @@ async function main(args: RunArgs): Promise<number> {
   );
   const drift = await startDriftWatch(node, args.stateDir ?? DEFAULT_STATE_DIR, token, policy);
   if (drift.journal) lifecycle.attach(node.boot.config.nodeId, drift.journal);
+  // Capability changes are journaled, and reports show drift and emergency, from here on.
+  node.boot.capability.attach({ journal: drift.journal, drift: () => drift.agent.state });
   const shell = await startShell({
     node,
     journal: drift.journal,

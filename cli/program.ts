@@ -17,6 +17,7 @@ import { shellCommand } from "./commands/shell.ts";
 import { statusCommand } from "./commands/status.ts";
 import { watchCommand } from "./commands/watch.ts";
 import { blacklistCommand } from "./commands/blacklist.ts";
+import { capCommand } from "./commands/cap.ts";
 import { diffCommand } from "./commands/diff.ts";
 import { emergencyCommand } from "./commands/emergency.ts";
 import { extendCommand } from "./commands/extend.ts";
@@ -81,6 +82,7 @@ export function buildProgram(ctx: CliContext): Command {
     serviceCommand(ctx),
     execCommand(ctx),
     diagCommand(ctx),
+    capCommand(ctx),
     shellCommand(ctx),
     loginCommand(ctx),
     logoutCommand(ctx),

@@ -24,7 +24,12 @@ import { applyDeclared, describeApply, effectiveState } from "./apply_config.ts"
 import { BootError } from "./boot_error.ts";
 import { PhaseRunner } from "./boot_phases.ts";
 import type { BootConfig } from "./boot_config.ts";
-import { type CapabilitySources, minimalCapability, writeCapability } from "./capability_stub.ts";
+import {
+  type CapabilityReporter,
+  capabilityReporterFor,
+  describeReport,
+} from "../capability/mod.ts";
+import type { DetectSources } from "../capability/sources.ts";
 import { ConfigCache } from "./config_cache.ts";
 import { type JournalTls, pullBootConfig } from "./config_stream.ts";
 import type { NodeAppliers } from "./node_appliers.ts";
@@ -63,7 +68,8 @@ export interface BootOptions {
   /** Monotonic ms (performance.now) and when the agent process started on that scale. */
   readonly monotonic: () => number;
   readonly startedMs: number;
-  readonly capabilitySources: CapabilitySources;
+  /** Where capability detection reads; default the host's /proc, /sys and vendor tools. */
+  readonly capabilitySourcesOf?: ((config: AgentConfig, host: Host) => DetectSources) | undefined;
   readonly onServiceEvent: ServiceEventSink;
   readonly log: (line: string) => void;
 }
@@ -83,6 +89,8 @@ export interface BootResult {
   readonly declared: DeclaredState;
   readonly policy: VClusterPolicy | undefined;
   readonly services: ServiceManager;
+  /** The capability reporter: manifest, socket and periodic detection (reference §2.16). */
+  readonly capability: CapabilityReporter;
   /** The node's certificate keeper when it enrolled; undefined with a token only. */
   readonly identity: AgentIdentity | undefined;
   readonly record: BootRecord;
@@ -100,6 +108,7 @@ export async function bootNode(options: BootOptions): Promise<BootResult> {
       } ms  ${phase.detail}`,
     ), options.startedMs);
   let services: ServiceManager | undefined;
+  let capability: CapabilityReporter | undefined;
   try {
     const config = await phases.run("load_config", async () => {
       const config = await options.loadConfig();
@@ -129,15 +138,20 @@ export async function bootNode(options: BootOptions): Promise<BootResult> {
       services = started.manager;
       return { value: started.manager, detail: started.detail };
     });
-    await phases.run("capability", async () => {
-      const report = await minimalCapability(
-        config.nodeId,
-        options.clock.now(),
-        options.capabilitySources,
+    capability = await phases.run("capability", async () => {
+      const reporter = capabilityReporterFor(
+        config,
+        host,
+        services!,
+        pulled.config.complete.configVersion,
+        log,
+        options.capabilitySourcesOf?.(config, host),
       );
+      capability = reporter;
+      const report = await reporter.start();
       return {
-        value: undefined,
-        detail: await writeCapability(host.files, config.capability.manifestPath, report),
+        value: reporter,
+        detail: describeReport(report, config.capability.manifestPath),
       };
     });
     await phases.run("ready", async () => {
@@ -154,11 +168,13 @@ export async function bootNode(options: BootOptions): Promise<BootResult> {
       declared,
       policy: pulled.config.complete.policy,
       services: services!,
+      capability,
       identity: enrolled.value?.identity,
       record: phases.record(),
       source: pulled.source,
     };
   } catch (err) {
+    await capability?.stop().catch(() => {});
     await services?.stopAll().catch(() => {});
     throw err;
   }

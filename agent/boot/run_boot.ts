@@ -28,7 +28,6 @@ import { BootError } from "./boot_error.ts";
 import type { JournalTls } from "./config_stream.ts";
 import { type AgentCredentials, JournalConnection } from "../journal_connection.ts";
 import { PactError } from "../../shared/errors/mod.ts";
-import { realCapabilitySources } from "./capability_stub.ts";
 import { linuxAppliers, sandboxAppliers } from "./node_appliers.ts";
 import { parseRunArgs, type RunArgs, USAGE } from "./run_args.ts";
 
@@ -93,7 +92,6 @@ export async function runBoot(options: RunBootOptions): Promise<RunningNode> {
     clock: systemClock,
     monotonic: () => performance.now(),
     startedMs: options.startedMs ?? 0,
-    capabilitySources: realCapabilitySources,
     onServiceEvent: (e) => {
       log(`service: ${e.service} ${e.action}${e.detail === "" ? "" : `: ${e.detail}`}`);
       options.onServiceEvent?.(e);
@@ -138,6 +136,7 @@ export async function runBoot(options: RunBootOptions): Promise<RunningNode> {
     async shutdown() {
       abort.abort();
       await recorded;
+      await boot.capability.stop();
       await boot.services.stopAll();
     },
   };

@@ -275,6 +275,14 @@ export interface EmergencyResponse {
   driftItems: number;
 }
 
+export interface GetCapabilityRequest {
+}
+
+export interface GetCapabilityResponse {
+  /** The report exactly as /run/pact/capability.json holds it (reference §3.12). */
+  reportJson: string;
+}
+
 function createBaseExecRequest(): ExecRequest {
   return { command: "", args: [], timeoutSeconds: 0, outputLimitBytes: 0 };
 }
@@ -3040,6 +3048,104 @@ export const EmergencyResponse: MessageFns<EmergencyResponse> = {
   },
 };
 
+function createBaseGetCapabilityRequest(): GetCapabilityRequest {
+  return {};
+}
+
+export const GetCapabilityRequest: MessageFns<GetCapabilityRequest> = {
+  encode(_: GetCapabilityRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCapabilityRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCapabilityRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<GetCapabilityRequest>): GetCapabilityRequest {
+    return GetCapabilityRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetCapabilityRequest>): GetCapabilityRequest {
+    const message = createBaseGetCapabilityRequest();
+    return message;
+  },
+};
+
+function createBaseGetCapabilityResponse(): GetCapabilityResponse {
+  return { reportJson: "" };
+}
+
+export const GetCapabilityResponse: MessageFns<GetCapabilityResponse> = {
+  encode(message: GetCapabilityResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reportJson !== "") {
+      writer.uint32(10).string(message.reportJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCapabilityResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCapabilityResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reportJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<GetCapabilityResponse>): GetCapabilityResponse {
+    return GetCapabilityResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetCapabilityResponse>): GetCapabilityResponse {
+    const message = createBaseGetCapabilityResponse();
+    message.reportJson = object.reportJson ?? "";
+    return message;
+  },
+};
+
 export type ShellServiceService = typeof ShellServiceService;
 export const ShellServiceService = {
   exec: {
@@ -3160,6 +3266,17 @@ export const ShellServiceService = {
     responseSerialize: (value: EmergencyResponse): Buffer => Buffer.from(EmergencyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): EmergencyResponse => EmergencyResponse.decode(value),
   },
+  /** The node's latest capability report as JSON (`pact cap`; viewer access). */
+  getCapability: {
+    path: "/pact.shell.ShellService/GetCapability" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCapabilityRequest): Buffer => Buffer.from(GetCapabilityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCapabilityRequest => GetCapabilityRequest.decode(value),
+    responseSerialize: (value: GetCapabilityResponse): Buffer =>
+      Buffer.from(GetCapabilityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetCapabilityResponse => GetCapabilityResponse.decode(value),
+  },
 } as const;
 
 export interface ShellServiceServer extends UntypedServiceImplementation {
@@ -3182,6 +3299,8 @@ export interface ShellServiceServer extends UntypedServiceImplementation {
   rollback: handleUnaryCall<RollbackRequest, RollbackResponse>;
   /** Starts or ends emergency mode on the node (`pact emergency`). */
   emergency: handleUnaryCall<EmergencyRequest, EmergencyResponse>;
+  /** The node's latest capability report as JSON (`pact cap`; viewer access). */
+  getCapability: handleUnaryCall<GetCapabilityRequest, GetCapabilityResponse>;
 }
 
 export interface ShellServiceClient extends Client {
@@ -3319,6 +3438,22 @@ export interface ShellServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: EmergencyResponse) => void,
+  ): ClientUnaryCall;
+  /** The node's latest capability report as JSON (`pact cap`; viewer access). */
+  getCapability(
+    request: GetCapabilityRequest,
+    callback: (error: ServiceError | null, response: GetCapabilityResponse) => void,
+  ): ClientUnaryCall;
+  getCapability(
+    request: GetCapabilityRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetCapabilityResponse) => void,
+  ): ClientUnaryCall;
+  getCapability(
+    request: GetCapabilityRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetCapabilityResponse) => void,
   ): ClientUnaryCall;
 }
 
