@@ -32,7 +32,14 @@ import { JournalFollower } from "./subscription/journal_updates.ts";
 import { openNodePolicy } from "./policy/node_policy.ts";
 import { catchUpPolicy } from "./policy/catch_up.ts";
 import type { PolicyCache } from "./policy/policy_cache.ts";
-import { startInit } from "./pid1/mod.ts";
+import {
+  bootWithRetries,
+  EarlyMountError,
+  libcInitCalls,
+  type PhaseZero,
+  runPhaseZero,
+  startInit,
+} from "./pid1/mod.ts";
 
 /** The help text: the boot runner's options, under the agent's name. */
 export const AGENT_USAGE = USAGE.replace("Usage: run_boot.ts", "Usage: pact-agent").replace(
@@ -44,7 +51,22 @@ export const AGENT_USAGE = USAGE.replace("Usage: run_boot.ts", "Usage: pact-agen
 async function main(args: RunArgs): Promise<number> {
   // Signal handlers first: a signal during boot must stop the services,
   // not kill the agent (and, as PID 1, the node).
-  if (Deno.pid === 1) startInit();
+  let phaseZero: PhaseZero | undefined;
+  if (Deno.pid === 1) {
+    startInit();
+    try {
+      phaseZero = await runPhaseZero({
+        calls: libcInitCalls(),
+        watchdogDevice: args.watchdogDevice,
+        watchdogTimeoutSeconds: args.watchdogTimeoutSeconds,
+        log: (line) => console.error(`pact-agent: ${line}`),
+      });
+    } catch (err) {
+      if (!(err instanceof EarlyMountError)) throw err;
+      console.error(`pact-agent: ${err.message}; cannot boot`);
+      return 1;
+    }
+  }
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   for (const signal of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(signal, stop);
@@ -53,11 +75,19 @@ async function main(args: RunArgs): Promise<number> {
   // SERVICE_LIFECYCLE entries once the journal queue is open; until then
   // (during the boot) they wait here.
   const lifecycle = new LifecycleJournal();
-  const node = await bootFromArgs(args, {
-    token,
-    onServiceEvent: (event) => lifecycle.record(event),
-  });
-  if (typeof node === "number") return node;
+  // As PID 1 a failed boot is retried with backoff and never exits on its own.
+  const node = await bootWithRetries(
+    () => bootFromArgs(args, { token, onServiceEvent: (event) => lifecycle.record(event) }),
+    {
+      asInit: Deno.pid === 1,
+      stopped,
+      log: (line) => console.error(`pact-agent: ${line}`),
+    },
+  );
+  if (typeof node === "number") {
+    phaseZero?.watchdog?.disarm();
+    return node;
+  }
   const identityStop = new AbortController();
   const identityLoop = maintainIdentity(node, identityStop.signal);
   // The vCluster policy the shell enforces: live from the journal, saved for partitions.
@@ -85,6 +115,7 @@ async function main(args: RunArgs): Promise<number> {
   await drift.stop();
   identityStop.abort();
   await identityLoop;
+  phaseZero?.watchdog?.disarm();
   return 0;
 }
 

@@ -9,3 +9,4 @@ export { EarlyMountError, mountPseudoFilesystems, runPhaseZero } from "./early.t
 export type { PhaseZero } from "./early.ts";
 export { HardwareWatchdog } from "./watchdog.ts";
 export { libcInitCalls } from "./init_calls.ts";
+export { bootWithRetries } from "./boot_retry.ts";
