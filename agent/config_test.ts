@@ -260,3 +260,26 @@ z = 3
   assert.equal(lines.get("t.not"), undefined, "text inside a multi-line string is not a key");
   assert.equal(lines.get("arr.z"), 8);
 });
+
+Deno.test("parseAgentConfig() reads [agent.shell] tls, defaulting to auto, and its files as a pair", () => {
+  const base = '[agent]\nnode_id = "n1"\n[agent.shell]\n';
+  const defaults = parse(base);
+  assert.equal(defaults.shell.tls, "auto");
+  assert.equal(defaults.shell.tlsFiles, undefined);
+  const files = parse(
+    `${base}tls = "required"\ntls_cert_path = "/etc/pact/shell.crt"\ntls_key_path = "/etc/pact/shell.key"\n`,
+  );
+  assert.equal(files.shell.tls, "required");
+  assert.deepEqual(files.shell.tlsFiles, {
+    cert: "/etc/pact/shell.crt",
+    key: "/etc/pact/shell.key",
+  });
+  configError(
+    () => parse(`${base}tls = "yes"\n`),
+    /Invalid \[agent\.shell\] tls "yes" \(use auto, required, off\)/,
+  );
+  configError(
+    () => parse(`${base}tls_cert_path = "/c.pem"\n`),
+    /tls_cert_path is set without tls_key_path: set both or neither/,
+  );
+});

@@ -183,7 +183,7 @@ export function agentConnectionError(
 }
 
 function tlsReason(details: string, channel: Pick<AgentChannel, "tls" | "nodeId">) {
-  if (details.startsWith(CONNECT_TIMEOUT)) return `${details} (connect timeout)`;
+  if (details.startsWith(CONNECT_TIMEOUT)) return details;
   if (!channel.tls) {
     // A TLS server drops the plaintext HTTP/2 preface at once.
     return /Failed to connect|EPIPE|ECONNRESET|Connection dropped|socket hang up|Protocol error/i

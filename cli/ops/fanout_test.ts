@@ -3,6 +3,7 @@ import { EnrollmentState } from "../../shared/proto/gen/pact/config/config.ts";
 import { NodeEnrollment } from "../../shared/proto/gen/pact/enrollment/enrollment.ts";
 import { PactError } from "../../shared/errors/mod.ts";
 import {
+  agentAddress,
   compressNodeList,
   fanOut,
   fanoutOptionsOf,
@@ -191,4 +192,11 @@ Deno.test("fanoutOptionsOf() parses the flags and refuses bad values with the fl
   assert.throws(() => fanoutOptionsOf({ concurrency: "0" }), /Invalid --concurrency "0"/);
   assert.throws(() => fanoutOptionsOf({ nodeTimeout: "1.5" }), /Invalid --node-timeout/);
   assert.throws(() => fanoutOptionsOf({ maxFailures: "-1" }), /Invalid --max-failures/);
+});
+
+Deno.test("agentAddress() keeps the scheme the agent reported and adds http:// to a bare address", () => {
+  assert.equal(agentAddress("n1", "https://127.0.0.1:4000"), "https://127.0.0.1:4000");
+  assert.equal(agentAddress("n1", "http://n1:9445"), "http://n1:9445");
+  assert.equal(agentAddress("n1", "127.0.0.1:4000"), "http://127.0.0.1:4000");
+  assert.equal(agentAddress("n1", ""), "http://n1:9445");
 });
