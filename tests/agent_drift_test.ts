@@ -14,6 +14,17 @@ import { JournalEntrySink } from "../agent/journal_sink.ts";
 import { DurableQueueSink } from "../agent/journal_queue.ts";
 import { NodeAgent } from "../agent/node_agent.ts";
 import { JournalProcess } from "./harness/journal_process.ts";
+import { AgentClient } from "../cli/client/agent_client.ts";
+import { DeclaredState } from "../shared/proto/gen/pact/config/config.ts";
+import { overlayUpdate } from "../shared/testing/entries.ts";
+import { runPact } from "./harness/cli_process.ts";
+import {
+  type BootAgentProcess,
+  removeSandboxNode,
+  sandboxNode,
+  startShellAgent,
+  TEST_SHELL_AUTH,
+} from "./harness/boot_agent_process.ts";
 
 Deno.test("NodeAgent journals a sandbox file change and a sysctl change as DriftDetected", async () => {
   const journal = await JournalProcess.start();
@@ -259,3 +270,143 @@ Deno.test("Two agents in their own sandboxes journal drift on the right node", a
     for (const root of roots) await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("pact commit records the drift as a node delta that survives a reboot; promote and apply supersede it", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "pact-test-commit-delta-" });
+  const journal = await JournalProcess.start({ dataDir });
+  const node = await sandboxNode("n1", "ml", [journal.grpcAddress]);
+  const sysctl = `${node.root}/proc/sys/vm/swappiness`;
+  let agent: BootAgentProcess | undefined;
+  let probe: AgentClient | undefined;
+  try {
+    const adminToken = await journal.token();
+    const admin = new JournalClient({
+      endpoint: journal.endpoint,
+      token: adminToken,
+      timeoutSeconds: 10,
+    });
+    const declared = DeclaredState.fromPartial({ sysctl: { "vm.swappiness": "60" } });
+    await admin.appendEntry({
+      entry: overlayUpdate("ml", DeclaredState.encode(declared).finish()),
+    });
+    admin.close();
+    await Deno.writeTextFile(
+      node.configPath,
+      (await Deno.readTextFile(node.configPath))
+        .replace("[agent]\n", '[agent]\nenforcement_mode = "enforce"\n') +
+        ["[agent.observer]", "probe_interval_seconds = 0.2", TEST_SHELL_AUTH].join("\n"),
+    );
+    const env = { PACT_TOKEN: adminToken, PACT_ENDPOINT: journal.endpoint, PACT_VCLUSTER: "ml" };
+    const boot = async () => {
+      probe?.close();
+      const launched = await startShellAgent(journal, "n1", node.configPath);
+      agent = launched.agent;
+      probe = new AgentClient({
+        endpoint: `http://${launched.address}`,
+        token: adminToken,
+        timeoutSeconds: 5,
+      });
+      return launched.address;
+    };
+    let address = await boot();
+    const logs = () => `agent:\n${agent?.log}\njournal:\n${journal.log}`;
+    const drift = () => probe!.getDrift();
+
+    // A sysctl changed on the node: drift, and a commit window opens.
+    await Deno.writeTextFile(sysctl, "10\n");
+    await until("sysctl drift", async () => {
+      const r = await drift();
+      return r.drift.some((d) => d.key === "vm.swappiness") && r.window?.state === "open";
+    }, logs);
+
+    // pact commit: the agent records its drift as the Commit's delta, with the admin as author.
+    const commit = await runPact(
+      ["commit", "-m", "swappiness 10 for training", "--node", "n1", "--agent", address, "--json"],
+      env,
+    );
+    assert.equal(commit.code, 0, commit.stderr + logs());
+    const committed = JSON.parse(commit.stdout);
+    assert.equal(committed.recorded_by, "agent");
+    assert.deepEqual(
+      committed.items.map((i: { dimension: string; key: string; value: string }) => [
+        i.dimension,
+        i.key,
+        i.value,
+      ]),
+      [["kernel", "vm.swappiness", "10"]],
+    );
+    const seq = committed.sequence as number;
+    const after = await drift();
+    assert.deepEqual(after.drift, [], "the committed keys are declared now");
+    assert.equal(after.window?.state, "idle", "the commit window is closed");
+    const log = await runPact(["log", "--json", "-n", "50"], env);
+    assert.equal(log.code, 0, log.stderr);
+    const entry = (JSON.parse(log.stdout) as {
+      sequence: number;
+      type: string;
+      scope: string;
+      author: { principal: string };
+      payload?: unknown;
+    }[]).find((e) => e.sequence === seq);
+    assert.equal(entry?.type, "COMMIT");
+    assert.equal(entry?.scope, "node:n1");
+    assert.equal(entry?.author.principal, "admin@example.org");
+    assert.match(JSON.stringify(entry?.payload), /"key":"vm\.swappiness"/);
+    assert.match(JSON.stringify(entry?.payload), /"actual_value":"10"/);
+    const nothing = await runPact(
+      ["commit", "-m", "again", "--node", "n1", "--agent", address],
+      env,
+    );
+    assert.equal(nothing.code, 1, nothing.stderr);
+    assert.match(nothing.stderr, /no drift on node n1/);
+
+    // A reboot resets the kernel parameter; boot phase 2 re-applies the committed delta.
+    assert.equal((await agent!.stop()).code, 0, logs());
+    await Deno.writeTextFile(sysctl, "60\n");
+    address = await boot();
+    assert.equal((await Deno.readTextFile(sysctl)).trim(), "10", logs());
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const rebooted = await drift();
+    assert.deepEqual(rebooted.drift, [], logs());
+    assert.deepEqual(rebooted.declaredDiff, []);
+    assert.equal(rebooted.window?.state, "idle");
+
+    const listed = await runPact(["diff", "--committed", "n1"], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(
+      listed.stdout,
+      new RegExp(`^kernel: vm\\.swappiness = 10  \\(committed seq:${seq}, just now\\)$`, "m"),
+    );
+
+    // Promote renders it as overlay TOML; applying it supersedes the node delta.
+    const promoted = await runPact(["promote", "n1"], env);
+    assert.equal(promoted.code, 0, promoted.stderr);
+    assert.match(promoted.stdout, /\[vcluster\.ml\.sysctl\]\n"vm\.swappiness" = "10"\n/);
+    const file = `${dataDir}/promote.toml`;
+    await Deno.writeTextFile(file, promoted.stdout);
+    const applied = await runPact(["apply", file], env);
+    assert.equal(applied.code, 0, applied.stderr + applied.stdout);
+    const none = await runPact(["diff", "--committed", "n1"], env);
+    assert.equal(none.stdout, "(no committed node deltas)\n", none.stderr);
+    assert.deepEqual((await drift()).drift, [], "the overlay now declares what the node has");
+  } finally {
+    probe?.close();
+    await agent?.stop();
+    await removeSandboxNode(node);
+    await journal.dispose();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  log: () => string,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}\n${log()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -19,7 +19,38 @@ export function currentMagnitude(state: EvaluatorState): number {
   return magnitude(state.vector, state.settings.weights);
 }
 
-export function commit(state: EvaluatorState, author: string, message: string): Step {
+/**
+ * Accepts drift as declared: all of it, or only `keys` (`dimension:key`,
+ * from a Commit entry's StateDelta). Committing named keys that are no
+ * longer drifted does nothing, so a commit seen twice (from the append and
+ * from the journal subscription) applies once. The window closes when no
+ * drift is left.
+ */
+export function commit(
+  state: EvaluatorState,
+  author: string,
+  message: string,
+  keys?: readonly string[],
+): Step {
+  if (keys !== undefined) {
+    const drift = new Map(state.drift);
+    let vector = state.vector;
+    const items: DriftItem[] = [];
+    for (const key of new Set(keys)) {
+      const item = drift.get(key);
+      if (item === undefined) continue;
+      drift.delete(key);
+      items.push(item);
+      vector = addTo(vector, item.dimension, -Math.min(1, vector[item.dimension]));
+    }
+    if (items.length === 0) return { state, actions: [] };
+    if (drift.size === 0) vector = ZERO_VECTOR;
+    const window: WindowState = drift.size === 0 ? { kind: "idle" } : state.window;
+    return {
+      state: { ...state, drift, vector, window },
+      actions: [{ type: "journal_commit", items, author, message }],
+    };
+  }
   if (state.drift.size === 0 && currentMagnitude(state) === 0) {
     return refuse(state, "VALIDATION", "Cannot commit: there is no drift on this node");
   }

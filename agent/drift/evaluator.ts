@@ -89,7 +89,7 @@ export function step(state: EvaluatorState, event: EvaluatorEvent, nowMs: number
     case "tick":
       return tick(state, nowMs);
     case "commit":
-      return commit(state, event.author, event.message);
+      return commit(state, event.author, event.message, event.keys);
     case "rollback":
       return requestRollback(state, "admin");
     case "rollback_finished":

@@ -256,6 +256,30 @@ Deno.test("step() commit records the drift and resets the vector; nothing to com
   assert.equal(h.send({ type: "rollback", author: "a" }).error?.code, "VALIDATION");
 });
 
+Deno.test("step() commit of named keys accepts only those, once; the window closes with the last", () => {
+  const h = new Harness();
+  h.observe("file", "/etc/hosts");
+  h.observe("kernel", "vm.swappiness");
+  const keyed = (keys: string[]) =>
+    h.send({ type: "commit", author: "admin@x", message: "m", keys });
+  const first = keyed(["kernel:vm.swappiness", "kernel:vm.not-drifted"]);
+  assert.deepEqual(only(first.actions, "journal_commit").items.map((i) => i.key), [
+    "vm.swappiness",
+  ]);
+  assert.deepEqual([...h.state.drift.keys()], ["files:/etc/hosts"]);
+  assert.equal(h.state.vector.kernel, 0);
+  assert.equal(h.state.vector.files, 1);
+  assert.equal(h.state.window.kind, "open", "drift is left: the window stays");
+  // The same commit seen again (the subscription after the append) does nothing.
+  const again = keyed(["kernel:vm.swappiness"]);
+  assert.equal(again.error, undefined);
+  assert.deepEqual(again.actions, []);
+  keyed(["files:/etc/hosts"]);
+  assert.equal(h.state.drift.size, 0);
+  assert.equal(h.state.window.kind, "idle");
+  assert.equal(h.state.vector.files, 0);
+});
+
 Deno.test("step() extend pushes the deadline out and refuses bad or pointless extensions", () => {
   const h = new Harness();
   assert.match(h.send({ type: "extend", minutes: 15 }).error!.message, /no window is open/);

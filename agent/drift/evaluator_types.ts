@@ -81,7 +81,17 @@ export type RollbackTrigger = "expiry" | "admin" | "emergency_end";
 export type EvaluatorEvent =
   | { readonly type: "observed"; readonly event: ObserverEvent }
   | { readonly type: "tick" }
-  | { readonly type: "commit"; readonly author: string; readonly message: string }
+  | {
+    readonly type: "commit";
+    readonly author: string;
+    readonly message: string;
+    /**
+     * The drift keys (`dimension:key`) the commit accepts, as its journal
+     * entry's StateDelta names them; undefined: all current drift. Keys no
+     * longer drifted are skipped, so applying one commit twice is harmless.
+     */
+    readonly keys?: readonly string[];
+  }
   | { readonly type: "rollback"; readonly author: string }
   | {
     readonly type: "rollback_finished";

@@ -4,8 +4,11 @@
  * concerns the drift loop while the node runs:
  *
  * - a node-scoped Commit written by an admin (`pact commit`, or an
- *   approved one) accepts the drift: the evaluator gets a `commit` event,
- *   the drift resets and the window closes;
+ *   approved one) accepts the drift: the evaluator gets a `commit` event
+ *   for the keys its StateDelta names (all drift when it has none), those
+ *   keys are declared from then on, and the window closes once no drift is
+ *   left. A commit the agent already applied when it appended it changes
+ *   nothing the second time;
  * - a policy update of the node's vCluster refreshes the evaluator's
  *   settings (`setPolicy`: mode, windows, weights, emergency_allowed...);
  * - a blacklist change (`pact blacklist add|remove`, node, vCluster or
@@ -31,6 +34,7 @@ import type { ListEntriesRequest } from "../../shared/proto/gen/pact/journal/jou
 import type { ConfigUpdate, SubscribeRequest } from "../../shared/proto/gen/pact/stream/stream.ts";
 import { SERVICE_AGENT } from "../../shared/domain/roles.ts";
 import type { Step } from "../drift/evaluator.ts";
+import { driftKeysOf } from "../drift/commit_delta.ts";
 import type { NodeAgent } from "../node_agent.ts";
 
 /** The journal calls the follower makes (a JournalClient satisfies it). */
@@ -188,8 +192,15 @@ export class JournalFollower {
         // The agent never commits by itself; an agent-authored commit is not an admin's.
         if (entry.author?.role === SERVICE_AGENT) return false;
         const author = entry.author?.principal || "unknown";
+        const payload = entry.payload;
+        const keys = payload?.$case === "stateDelta" ? driftKeysOf(payload.value) : undefined;
         const result: Step = await agent.send(
-          { type: "commit", author, message: entry.message },
+          {
+            type: "commit",
+            author,
+            message: entry.message,
+            ...(keys === undefined ? {} : { keys }),
+          },
           {
             ...(entry.author ? { author: entry.author } : { author: unknownAuthor() }),
             journaled: new Map([[EntryType.COMMIT, entry.sequence]]),
@@ -198,7 +209,9 @@ export class JournalFollower {
         log(
           result.error
             ? `subscription: commit seq:${entry.sequence} by ${author}: ${result.error.message}`
-            : `subscription: commit seq:${entry.sequence} by ${author}: drift accepted, window closed`,
+            : result.actions.length === 0
+            ? `subscription: commit seq:${entry.sequence} by ${author}: already applied`
+            : `subscription: commit seq:${entry.sequence} by ${author}: drift accepted (window ${result.state.window.kind})`,
         );
         return true;
       }

@@ -3,8 +3,12 @@ import { checkId } from "../../shared/domain/scope.ts";
 import { clientEntry } from "./entry.ts";
 import { isPactError, PactError } from "../../shared/errors/mod.ts";
 import type { JournalApi } from "./journal_port.ts";
+import type {
+  CommitRequest as AgentCommitRequest,
+  CommitResponse as AgentCommitResponse,
+} from "../../shared/proto/gen/pact/shell/shell.ts";
 
-/** What `pact commit` records. */
+/** What `pact commit` asks of a node's agent. */
 export interface CommitRequest {
   readonly node: string;
   readonly message: string;
@@ -13,12 +17,34 @@ export interface CommitRequest {
   readonly ifVersion?: number | undefined;
 }
 
+/** The agent call `pact commit` makes (AgentClient, or a fake in tests). */
+export interface CommitAgentApi {
+  commit(request: AgentCommitRequest): Promise<AgentCommitResponse>;
+}
+
+/** One committed key. */
+export interface CommittedKey {
+  readonly dimension: string;
+  readonly key: string;
+  /** added, modified or removed. */
+  readonly change: string;
+  /** The accepted value (sysctl value, file hash, mount type:source...). */
+  readonly value: string;
+}
+
 /** Where a commit landed. */
 export interface CommitResult {
   /** The Commit entry's sequence; while approval is pending, the PendingApproval entry's. */
   readonly sequence: number;
   readonly node: string;
   readonly duplicate: boolean;
+  /**
+   * `agent`: the node's agent recorded its drift as the entry's delta;
+   * `journal`: the agent was unreachable, the entry carries no delta.
+   */
+  readonly recorded_by: "agent" | "journal";
+  /** The keys the Commit entry's StateDelta carries. */
+  readonly items: readonly CommittedKey[];
   /** Set when the vCluster's policy requires a second person to approve first. */
   readonly approval: PendingApprovalView | null;
 }
@@ -31,12 +57,15 @@ export interface PendingApprovalView {
 }
 
 /**
- * `pact commit`: records a node-scoped Commit entry, accepting the node's
- * current state as its declared state. Optimistic: the write names the
- * node's version as read, so a concurrent change makes it fail with CONFLICT.
+ * `pact commit`: the node's agent records a node-scoped Commit entry that
+ * carries the StateDelta of its current drift, written with the caller's
+ * token, and accepts those keys as declared. Optimistic: the write names
+ * the node's version as read from the journal (`journal`, when given), so
+ * a concurrent change makes it fail with CONFLICT.
  */
 export async function commitNode(
-  journal: JournalApi,
+  agent: CommitAgentApi,
+  journal: JournalApi | undefined,
   request: CommitRequest,
 ): Promise<CommitResult> {
   const node = checkId("node", request.node);
@@ -46,6 +75,55 @@ export async function commitNode(
       'A commit needs a message: pass -m "what changed and why"',
     );
   }
+  const ttl = request.ttlSeconds;
+  const version = request.ifVersion ??
+    (journal === undefined ? undefined : await currentVersion(journal, node));
+  const response = await agent.commit({
+    message: request.message,
+    ttlSeconds: ttl ?? 0,
+    ...(version !== undefined ? { ifVersion: version } : {}),
+  });
+  return {
+    sequence: response.sequence,
+    node,
+    duplicate: response.duplicate,
+    recorded_by: "agent",
+    items: response.items.map((i) => ({
+      dimension: i.dimension,
+      key: i.key,
+      change: i.detail,
+      value: i.actual,
+    })),
+    approval: response.pendingApprovalId === "" ? null : {
+      approval_id: response.pendingApprovalId,
+      vcluster: response.approvalVclusterId,
+      expires_at: response.approvalExpiresAtMs === 0
+        ? undefined
+        : new Date(response.approvalExpiresAtMs).toISOString(),
+    },
+  };
+}
+
+/**
+ * True when `err` says the node's agent could not be reached at all (no
+ * such host, connection refused...), as opposed to an answer from it.
+ */
+export function agentUnreachable(err: unknown): boolean {
+  return isPactError(err, "UNAVAILABLE") &&
+    /^Agent unreachable at \S+: (host not found|connection refused|host unreachable|connection timed out)/
+      .test(err.message);
+}
+
+/**
+ * The fallback when the node's agent cannot be reached: a node-scoped
+ * Commit without a delta, appended with the caller's token (the agent,
+ * once it hears it through its subscription, accepts all its drift).
+ */
+export async function commitWithoutAgent(
+  journal: JournalApi,
+  request: CommitRequest,
+): Promise<CommitResult> {
+  const node = checkId("node", request.node);
   const version = request.ifVersion ?? await currentVersion(journal, node);
   const response = await journal.appendEntry({
     entry: commitEntry(node, request.message, request.ttlSeconds),
@@ -55,6 +133,8 @@ export async function commitNode(
     sequence: response.sequence,
     node,
     duplicate: response.duplicate,
+    recorded_by: "journal",
+    items: [],
     approval: response.pendingApprovalId === "" ? null : {
       approval_id: response.pendingApprovalId,
       vcluster: response.approvalVclusterId,
@@ -64,8 +144,10 @@ export async function commitNode(
 }
 
 /**
- * The Commit entry `pact commit` sends for `node`: the journal stamps the
- * sequence, time and author; a fresh request id makes a retry idempotent.
+ * A node-scoped Commit entry without a delta, for journal-level tools and
+ * benchmarks (`pact commit` itself goes through the node's agent, which
+ * adds the delta): the journal stamps the sequence, time and author; a
+ * fresh request id makes a retry idempotent.
  */
 export function commitEntry(node: string, message: string, ttlSeconds?: number): ConfigEntry {
   return {

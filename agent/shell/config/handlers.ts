@@ -1,8 +1,9 @@
 /**
  * The agent's configuration commands on the shell server: GetDrift
  * (`pact diff`), ExtendCommitWindow (`pact extend`), Rollback (`pact
- * rollback`) and Emergency (`pact emergency start|end`), each a command of
- * the drift evaluator that NodeAgent carries out. A refused command answers
+ * rollback`), Commit (`pact commit`) and Emergency (`pact emergency
+ * start|end`), each a command of the drift evaluator that NodeAgent
+ * carries out. A refused command answers
  * its error code (a rollback blocked by active consumers:
  * ROLLBACK_ACTIVE_CONSUMERS, exit 10 in the CLI).
  *
@@ -12,13 +13,33 @@
  * admin's write (RBAC, `emergency_allowed`, human principal) and refuses
  * them with its own code; when the journal cannot be reached the agent
  * decides alone and queues the entry.
+ *
+ * Commit builds the StateDelta of the node's drift from the host and
+ * appends it as a node-scoped Commit with the caller's token: the journal
+ * applies RBAC and two-person approval as for any admin write. Appended at
+ * once, the agent accepts the delta's keys; held for approval, it answers
+ * the pending id and accepts the keys when the approved entry arrives
+ * through its journal subscription. With the journal unreachable a commit
+ * cannot be recorded (reference §2.19) and the call fails.
  */
 import type { handleUnaryCall } from "@grpc/grpc-js";
 import type { Principal } from "../../../shared/auth/principal.ts";
 import { toProtoScope } from "../../../shared/domain/scope.ts";
 import { isPactError, PactError } from "../../../shared/errors/mod.ts";
-import { type ConfigEntry, EntryType } from "../../../shared/proto/gen/pact/config/config.ts";
+import {
+  type ConfigEntry,
+  DeltaAction,
+  EntryType,
+  type StateDelta,
+} from "../../../shared/proto/gen/pact/config/config.ts";
 import type {
+  AppendEntryRequest,
+  AppendEntryResponse,
+} from "../../../shared/proto/gen/pact/journal/journal.ts";
+import type {
+  CommitRequest,
+  CommitResponse,
+  DriftItemView,
   EmergencyRequest,
   EmergencyResponse,
   ExtendRequest,
@@ -30,13 +51,18 @@ import { bearerToken } from "../../../journal/service/authn.ts";
 import { identityOf } from "../../../journal/service/identity.ts";
 import { type Step, step } from "../../drift/evaluator.ts";
 import type { EvaluatorEvent } from "../../drift/evaluator_types.ts";
+import { committedDelta, driftKeysOf } from "../../drift/commit_delta.ts";
+import { agentEntry } from "../../drift/drift_entries.ts";
 import type { CommandCaller, NodeAgent } from "../../node_agent.ts";
 import type { Handlers, RpcKit } from "../rpc_kit.ts";
 import { type NodeRef, requireControl, requireEmergency, requireRead } from "./access.ts";
 import { driftView, emergencyView, windowView } from "./drift_view.ts";
 
-/** Appends one entry to the journal with a caller's token; returns its sequence. */
-export type CallerJournal = (entry: ConfigEntry, token: string) => Promise<number>;
+/** Appends one entry to the journal with a caller's token. */
+export type CallerJournal = (
+  request: AppendEntryRequest,
+  token: string,
+) => Promise<AppendEntryResponse>;
 
 /** What the handlers work on. */
 export interface ConfigCommandsOptions {
@@ -48,7 +74,7 @@ export interface ConfigCommandsOptions {
   readonly log: (line: string) => void;
 }
 
-/** GetDrift, ExtendCommitWindow, Rollback and Emergency. */
+/** GetDrift, ExtendCommitWindow, Rollback, Commit and Emergency. */
 export function configHandlers(kit: RpcKit, options: ConfigCommandsOptions): Handlers {
   const { node, now } = options;
   const running = (what: string): NodeAgent => {
@@ -98,7 +124,84 @@ export function configHandlers(kit: RpcKit, options: ConfigCommandsOptions): Han
       .then((response) => callback(null, response), (err) => callback(kit.fail("Emergency", err)));
   };
 
+  const commit: handleUnaryCall<CommitRequest, CommitResponse> = (call, callback) => {
+    kit.authenticate(call.metadata)
+      .then(async (principal) => {
+        requireControl(principal, node, "commit");
+        const agent = running("commit");
+        const request = call.request;
+        const message = request.message.trim();
+        if (message === "") {
+          throw new PactError(
+            "INVALID_ARGUMENT",
+            'A commit needs a message: pass -m "what changed and why"',
+          );
+        }
+        const items = [...agent.state.drift.values()];
+        if (items.length === 0) {
+          throw new PactError(
+            "VALIDATION",
+            `Cannot commit: there is no drift on node ${node.nodeId}`,
+          );
+        }
+        if (options.callerJournal === undefined) {
+          throw new PactError(
+            "UNAVAILABLE",
+            `Cannot commit on node ${node.nodeId}: the agent has no journal to record it in`,
+          );
+        }
+        const delta = await committedDelta(agent.node.host, agent.node.declared, items);
+        const entry: ConfigEntry = {
+          ...agentEntry({
+            nodeId: node.nodeId,
+            type: EntryType.COMMIT,
+            message,
+            ...(request.ttlSeconds > 0 ? { ttlSeconds: request.ttlSeconds } : {}),
+          }),
+          payload: { $case: "stateDelta", value: delta },
+        };
+        const response = await options.callerJournal({
+          entry,
+          ...(request.ifVersion !== undefined ? { expectedScopeVersion: request.ifVersion } : {}),
+        }, bearerToken(call.metadata) ?? "").catch((err) => {
+          if (!isPactError(err, "UNAVAILABLE", "TIMEOUT")) throw err;
+          throw new PactError(
+            err.code,
+            `Cannot commit on node ${node.nodeId}: the journal is unreachable from the agent, ` +
+              `nothing was recorded and the drift stays (${err.message})`,
+          );
+        });
+        const pending = response.pendingApprovalId !== "";
+        if (!pending) {
+          await agent.send(
+            { type: "commit", author: principal.principal, message, keys: driftKeysOf(delta) },
+            {
+              author: identityOf(principal),
+              journaled: new Map([[EntryType.COMMIT, response.sequence]]),
+            },
+          );
+        }
+        options.log(
+          `shell: ${principal.principal} committed ${items.length} drifted key(s) ${
+            pending
+              ? `pending approval ${response.pendingApprovalId}`
+              : `as seq:${response.sequence}`
+          }`,
+        );
+        return {
+          sequence: response.sequence,
+          duplicate: response.duplicate,
+          pendingApprovalId: response.pendingApprovalId,
+          approvalVclusterId: response.approvalVclusterId,
+          approvalExpiresAtMs: response.approvalExpiresAt?.getTime() ?? 0,
+          items: deltaViews(delta),
+        };
+      })
+      .then((response) => callback(null, response), (err) => callback(kit.fail("Commit", err)));
+  };
+
   return {
+    commit,
     getDrift: kit.unary<unknown, GetDriftResponse>("GetDrift", async (_request, principal) => {
       requireRead(principal, node, "diff");
       return await driftView(running("diff"), now());
@@ -236,7 +339,7 @@ async function journalAsCaller(
 ): Promise<number | undefined> {
   if (options.callerJournal === undefined) return undefined;
   try {
-    return await options.callerJournal(entry, token);
+    return (await options.callerJournal({ entry }, token)).sequence;
   } catch (err) {
     if (isPactError(err, "UNAVAILABLE", "TIMEOUT")) {
       options.log(
@@ -248,6 +351,35 @@ async function journalAsCaller(
     }
     throw err;
   }
+}
+
+/** One view per committed key, the accepted value as `actual`. */
+function deltaViews(delta: StateDelta): DriftItemView[] {
+  const view = (dimension: string, key: string, action: DeltaAction, actual: string) => ({
+    dimension,
+    key,
+    declared: "",
+    actual,
+    detail: action === DeltaAction.REMOVE
+      ? "removed"
+      : action === DeltaAction.ADD
+      ? "added"
+      : "modified",
+    source: "commit",
+    firstSeenMs: 0,
+    lastSeenMs: 0,
+  });
+  return [
+    ...delta.kernel.map((k) => view("kernel", k.key, k.action, k.actualValue)),
+    ...delta.files.map((f) => view("files", f.path, f.action, f.contentHash)),
+    ...delta.mounts.map((m) =>
+      view("mounts", m.path, m.action, m.actual ? `${m.actual.fsType}:${m.actual.source}` : "")
+    ),
+    ...delta.services.map((x) => view("services", x.name, x.action, x.actualState)),
+    ...delta.network.map((n) => view("network", n.interface, n.action, n.detail)),
+    ...delta.packages.map((p) => view("packages", p.name, p.action, p.version)),
+    ...delta.gpu.map((g) => view("gpu", String(g.gpuIndex), g.action, g.detail)),
+  ];
 }
 
 function refuseOnError(result: Step): void {

@@ -1,6 +1,6 @@
 /**
  * The configuration-commands module of the shell server (GetDrift,
- * ExtendCommitWindow, Rollback, Emergency) over the running NodeAgent.
+ * ExtendCommitWindow, Rollback, Commit, Emergency) over the running NodeAgent.
  */
 import { JournalClient } from "../../../cli/client/journal_client.ts";
 import { formatHostPort } from "../../../shared/config/listen_address.ts";
@@ -13,14 +13,14 @@ export const configCommands: ShellModule = ({ node, agent, journal, log }) => {
   const endpoint = config.journal.endpoints[0];
   const callerJournal: CallerJournal | undefined = journal === undefined || endpoint === undefined
     ? undefined
-    : async (entry, token) => {
+    : async (request, token) => {
       const client = new JournalClient({
         endpoint: `${config.journal.tls ? "https" : "http"}://${formatHostPort(endpoint)}`,
         token,
         timeoutSeconds: 5,
       });
       try {
-        return (await client.appendEntry({ entry })).sequence;
+        return await client.appendEntry(request);
       } finally {
         client.close();
       }

@@ -275,6 +275,27 @@ export interface EmergencyResponse {
   driftItems: number;
 }
 
+export interface CommitRequest {
+  /** Why (required; the Commit entry's message). */
+  message: string;
+  /** Let the committed delta expire after this long (0: never). */
+  ttlSeconds: number;
+  /** Commit only if the node's journal version is still this (else CONFLICT). */
+  ifVersion?: number | undefined;
+}
+
+export interface CommitResponse {
+  /** The Commit entry; while approval is pending, the PendingApproval entry. */
+  sequence: number;
+  duplicate: boolean;
+  /** Set when the vCluster's policy requires a second admin to approve first. */
+  pendingApprovalId: string;
+  approvalVclusterId: string;
+  approvalExpiresAtMs: number;
+  /** The committed keys (the entry's StateDelta, one per key). */
+  items: DriftItemView[];
+}
+
 export interface GetCapabilityRequest {
 }
 
@@ -3048,6 +3069,207 @@ export const EmergencyResponse: MessageFns<EmergencyResponse> = {
   },
 };
 
+function createBaseCommitRequest(): CommitRequest {
+  return { message: "", ttlSeconds: 0, ifVersion: undefined };
+}
+
+export const CommitRequest: MessageFns<CommitRequest> = {
+  encode(message: CommitRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.message !== "") {
+      writer.uint32(10).string(message.message);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(16).uint32(message.ttlSeconds);
+    }
+    if (message.ifVersion !== undefined) {
+      writer.uint32(24).uint64(message.ifVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommitRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommitRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ifVersion = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CommitRequest>): CommitRequest {
+    return CommitRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CommitRequest>): CommitRequest {
+    const message = createBaseCommitRequest();
+    message.message = object.message ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.ifVersion = object.ifVersion ?? undefined;
+    return message;
+  },
+};
+
+function createBaseCommitResponse(): CommitResponse {
+  return {
+    sequence: 0,
+    duplicate: false,
+    pendingApprovalId: "",
+    approvalVclusterId: "",
+    approvalExpiresAtMs: 0,
+    items: [],
+  };
+}
+
+export const CommitResponse: MessageFns<CommitResponse> = {
+  encode(message: CommitResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequence !== 0) {
+      writer.uint32(8).uint64(message.sequence);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(16).bool(message.duplicate);
+    }
+    if (message.pendingApprovalId !== "") {
+      writer.uint32(26).string(message.pendingApprovalId);
+    }
+    if (message.approvalVclusterId !== "") {
+      writer.uint32(34).string(message.approvalVclusterId);
+    }
+    if (message.approvalExpiresAtMs !== 0) {
+      writer.uint32(40).uint64(message.approvalExpiresAtMs);
+    }
+    for (const v of message.items) {
+      DriftItemView.encode(v!, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommitResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommitResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pendingApprovalId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.approvalVclusterId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.approvalExpiresAtMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.items.push(DriftItemView.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CommitResponse>): CommitResponse {
+    return CommitResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CommitResponse>): CommitResponse {
+    const message = createBaseCommitResponse();
+    message.sequence = object.sequence ?? 0;
+    message.duplicate = object.duplicate ?? false;
+    message.pendingApprovalId = object.pendingApprovalId ?? "";
+    message.approvalVclusterId = object.approvalVclusterId ?? "";
+    message.approvalExpiresAtMs = object.approvalExpiresAtMs ?? 0;
+    message.items = object.items?.map((e) => DriftItemView.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseGetCapabilityRequest(): GetCapabilityRequest {
   return {};
 }
@@ -3277,6 +3499,20 @@ export const ShellServiceService = {
       Buffer.from(GetCapabilityResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetCapabilityResponse => GetCapabilityResponse.decode(value),
   },
+  /**
+   * Commits the node's current drift as a node delta (`pact commit`): the
+   * agent appends a node-scoped Commit carrying the StateDelta of its drift,
+   * with the caller's token, and treats those keys as declared.
+   */
+  commit: {
+    path: "/pact.shell.ShellService/Commit" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CommitRequest): Buffer => Buffer.from(CommitRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CommitRequest => CommitRequest.decode(value),
+    responseSerialize: (value: CommitResponse): Buffer => Buffer.from(CommitResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CommitResponse => CommitResponse.decode(value),
+  },
 } as const;
 
 export interface ShellServiceServer extends UntypedServiceImplementation {
@@ -3301,6 +3537,12 @@ export interface ShellServiceServer extends UntypedServiceImplementation {
   emergency: handleUnaryCall<EmergencyRequest, EmergencyResponse>;
   /** The node's latest capability report as JSON (`pact cap`; viewer access). */
   getCapability: handleUnaryCall<GetCapabilityRequest, GetCapabilityResponse>;
+  /**
+   * Commits the node's current drift as a node delta (`pact commit`): the
+   * agent appends a node-scoped Commit carrying the StateDelta of its drift,
+   * with the caller's token, and treats those keys as declared.
+   */
+  commit: handleUnaryCall<CommitRequest, CommitResponse>;
 }
 
 export interface ShellServiceClient extends Client {
@@ -3454,6 +3696,26 @@ export interface ShellServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetCapabilityResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Commits the node's current drift as a node delta (`pact commit`): the
+   * agent appends a node-scoped Commit carrying the StateDelta of its drift,
+   * with the caller's token, and treats those keys as declared.
+   */
+  commit(
+    request: CommitRequest,
+    callback: (error: ServiceError | null, response: CommitResponse) => void,
+  ): ClientUnaryCall;
+  commit(
+    request: CommitRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CommitResponse) => void,
+  ): ClientUnaryCall;
+  commit(
+    request: CommitRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CommitResponse) => void,
   ): ClientUnaryCall;
 }
 
