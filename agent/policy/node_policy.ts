@@ -9,7 +9,7 @@
 import { systemClock } from "../../shared/clock/clock.ts";
 import type { Clock } from "../../shared/clock/clock.ts";
 import type { RunningNode } from "../boot/run_boot.ts";
-import { PolicyCache } from "./policy_cache.ts";
+import { BOOT_SEQUENCE, PolicyCache } from "./policy_cache.ts";
 import { PolicyStore } from "./policy_store.ts";
 
 const caches = new WeakMap<RunningNode, PolicyCache>();
@@ -53,7 +53,12 @@ export function nodePolicy(node: RunningNode): PolicyCache {
         clock: systemClock,
         log: () => {},
       },
-      { policy: node.boot.policy, sequence: 0, source: "boot", receivedAtMs: systemClock.now() },
+      {
+        policy: node.boot.policy,
+        sequence: BOOT_SEQUENCE,
+        source: "boot",
+        receivedAtMs: systemClock.now(),
+      },
     );
     caches.set(node, cache);
   }

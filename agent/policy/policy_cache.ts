@@ -24,6 +24,9 @@ import {
 } from "../../shared/proto/gen/pact/config/config.ts";
 import type { PolicyStore, StoredPolicy } from "./policy_store.ts";
 
+/** The sequence of a policy that came with the boot config (journal sequences start at 0). */
+export const BOOT_SEQUENCE = -1;
+
 /** Where the current policy came from. */
 export type PolicySource = "boot" | "journal" | "cache";
 
@@ -31,7 +34,7 @@ export type PolicySource = "boot" | "journal" | "cache";
 export interface PolicySnapshot {
   /** Undefined: the vCluster has no policy (built-in rules only). */
   readonly policy: VClusterPolicy | undefined;
-  /** The POLICY_UPDATE's sequence; 0 when it came with the boot config. */
+  /** The POLICY_UPDATE's sequence; BOOT_SEQUENCE when it came with the boot config. */
   readonly sequence: number;
   readonly source: PolicySource;
   /** When the agent received it (ms since the epoch). */
@@ -79,7 +82,7 @@ export class PolicyCache {
     if (!boot.fromCache) {
       const cache = new PolicyCache(options, {
         policy: boot.policy,
-        sequence: 0,
+        sequence: BOOT_SEQUENCE,
         source: "boot",
         receivedAtMs: nowMs,
       });
@@ -111,7 +114,7 @@ export class PolicyCache {
     );
     return new PolicyCache(options, {
       policy: boot.policy,
-      sequence: 0,
+      sequence: BOOT_SEQUENCE,
       source: "cache",
       receivedAtMs: nowMs,
     });
@@ -230,7 +233,7 @@ export function describePolicy(policy: VClusterPolicy | undefined): string {
 }
 
 function describeOrigin(sequence: number): string {
-  return sequence === 0 ? "from the boot config" : `seq:${sequence}`;
+  return sequence === BOOT_SEQUENCE ? "from the boot config" : `seq:${sequence}`;
 }
 
 /** `42 s`, `5 min`, `3 h`, `2 d`. */

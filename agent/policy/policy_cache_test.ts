@@ -4,7 +4,13 @@ import { EntryType, VClusterPolicy } from "../../shared/proto/gen/pact/config/co
 import { entry, policyUpdate } from "../../shared/testing/entries.ts";
 import { sandboxHost } from "../host/sandbox_host.ts";
 import { catchUpPolicy } from "./catch_up.ts";
-import { ageText, type BootPolicy, PolicyCache, type PolicyCacheOptions } from "./policy_cache.ts";
+import {
+  ageText,
+  BOOT_SEQUENCE,
+  type BootPolicy,
+  PolicyCache,
+  type PolicyCacheOptions,
+} from "./policy_cache.ts";
 import { POLICY_CACHE_FILE, PolicyStore } from "./policy_store.ts";
 
 const STATE_DIR = "/var/lib/pact";
@@ -67,7 +73,7 @@ Deno.test("PolicyCache.open() after a boot from the journal holds and saves the 
     assert.equal(cache.snapshot.source, "boot");
     const saved = await f.store.load();
     assert.deepEqual(saved?.policy.execWhitelist, ["seq"]);
-    assert.equal(saved?.sequence, 0);
+    assert.equal(saved?.sequence, BOOT_SEQUENCE);
     const mode = (await Deno.stat(`${f.root}${STATE_DIR}/${POLICY_CACHE_FILE}`)).mode! & 0o777;
     assert.equal(mode, 0o600);
   });
@@ -112,7 +118,7 @@ Deno.test("PolicyCache.apply() ignores other vClusters' updates and other entry 
       false,
     );
     assert.deepEqual(cache.policy?.execWhitelist, ["seq"]);
-    assert.equal(cache.snapshot.sequence, 0);
+    assert.equal(cache.snapshot.sequence, BOOT_SEQUENCE);
   });
 });
 
@@ -229,4 +235,13 @@ Deno.test("ageText() names the age in the largest fitting unit", () => {
   assert.equal(ageText(5 * 60_000), "5 min");
   assert.equal(ageText(3 * 3_600_000), "3 h");
   assert.equal(ageText(3 * 86_400_000), "3 d");
+});
+
+Deno.test("PolicyCache.apply() takes the journal's first entry (sequence 0) over the boot's policy", async () => {
+  await withFixture(async (f) => {
+    const cache = await PolicyCache.open(f.options(), fresh(bootPolicy([])));
+    assert.equal(cache.apply(update("ml", 0, { execWhitelist: ["nproc"] })), true);
+    assert.equal(cache.snapshot.sequence, 0);
+    await cache.flushed();
+  });
 });

@@ -18,7 +18,7 @@ const FORMAT = 1;
 export interface StoredPolicy {
   readonly nodeId: string;
   readonly vcluster: string;
-  /** The POLICY_UPDATE entry's sequence; 0 when the policy came with the boot config. */
+  /** The POLICY_UPDATE entry's sequence; -1 when the policy came with the boot config. */
   readonly sequence: number;
   /** When the agent received it (ms since the epoch). */
   readonly receivedAtMs: number;
@@ -80,7 +80,7 @@ export class PolicyStore {
     if (
       document?.format !== FORMAT || typeof document.policy !== "string" ||
       typeof document.node_id !== "string" || typeof document.vcluster !== "string" ||
-      !Number.isSafeInteger(document.sequence) || document.sequence < 0
+      !Number.isSafeInteger(document.sequence) || document.sequence < -1
     ) {
       throw new Error(`Cannot read policy cache ${this.path}: unknown format ${document?.format}`);
     }
