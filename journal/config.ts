@@ -149,6 +149,13 @@ export interface EnrollmentSettings {
   readonly ephemeralCaValidityDays: number;
   /** An Active node without a config subscription this long becomes Inactive. Default 300. */
   readonly heartbeatTimeoutSeconds: number;
+  /**
+   * SPIRE: agents may also present an X.509-SVID
+   * `spiffe://<trustDomain>/pact-agent/<node>` signed by a CA of this PEM
+   * bundle (`spiffe_trust_domain` + `spiffe_trust_bundle`,
+   * PACT_SPIFFE_TRUST_DOMAIN + PACT_SPIFFE_TRUST_BUNDLE; both or neither).
+   */
+  readonly spiffe: { readonly trustDomain: string; readonly bundleFile: string } | undefined;
 }
 
 /** Reads one environment variable; injected so that tests need no real environment. */
@@ -206,7 +213,11 @@ export async function resolveJournalPaths(
     etcdBinary: config.etcd.binary,
     readFiles: [
       ...(tls === undefined ? [] : [tls.caFile, tls.certFile, tls.keyFile]),
-      ...[config.enrollment.caCertFile, config.enrollment.caKeyFile].filter((f) => f !== undefined),
+      ...[
+        config.enrollment.caCertFile,
+        config.enrollment.caKeyFile,
+        config.enrollment.spiffe?.bundleFile,
+      ].filter((f) => f !== undefined),
     ],
   };
 }
@@ -566,7 +577,38 @@ function enrollmentSettings(toml: TomlReader, env: EnvReader): EnrollmentSetting
         toml.integer(section, "heartbeat_timeout_seconds") ?? 300,
       "heartbeat_timeout_seconds",
     ),
+    spiffe: spiffeSettings(
+      file("PACT_SPIFFE_TRUST_DOMAIN", "spiffe_trust_domain"),
+      file("PACT_SPIFFE_TRUST_BUNDLE", "spiffe_trust_bundle"),
+    ),
   };
+}
+
+function spiffeSettings(
+  trustDomain: string | undefined,
+  bundleFile: string | undefined,
+): EnrollmentSettings["spiffe"] {
+  if (trustDomain === undefined && bundleFile === undefined) return undefined;
+  if (trustDomain === undefined || bundleFile === undefined) {
+    throw new PactError(
+      "CONFIG",
+      `Incomplete SPIFFE trust: ${
+        trustDomain === undefined
+          ? "spiffe_trust_domain (PACT_SPIFFE_TRUST_DOMAIN)"
+          : "spiffe_trust_bundle (PACT_SPIFFE_TRUST_BUNDLE)"
+      } is missing (set both, or neither without SPIRE)`,
+    );
+  }
+  // A SPIFFE trust domain: lowercase letters, digits, '.', '-' and '_'.
+  if (!/^[a-z0-9._-]{1,255}$/.test(trustDomain)) {
+    throw new PactError(
+      "CONFIG",
+      `Invalid [journal.enrollment] spiffe_trust_domain ${
+        JSON.stringify(trustDomain)
+      } (use lowercase letters, digits, '.', '-' or '_', without spiffe://)`,
+    );
+  }
+  return { trustDomain, bundleFile };
 }
 
 function checkOpaEndpoint(endpoint: string): void {

@@ -35,6 +35,7 @@ import type { CaKeeper } from "./ca/ca_keeper.ts";
 import { TlsIdentity } from "./ca/tls_identity.ts";
 import { NodeLiveness } from "./ca/liveness.ts";
 import { PeerVerifier } from "./service/peer_identity.ts";
+import { SpiffeTrust } from "./ca/spiffe_trust.ts";
 
 const log = getLogger(["pact", "journal"]);
 const env = (name: string) => Deno.env.get(name);
@@ -81,11 +82,17 @@ async function serve(flags: JournalFlags): Promise<void> {
   const verifier = tokenVerifier(config);
   const { policy, approvals, stopPolicy } = startPolicy(config, journal, metrics, quorum?.role);
   const enrollment = await startEnrollment(config, journal, metrics, systemClock);
-  const tls = config.grpcTls && await startGrpcTls(config, config.grpcTls, enrollment.ca);
+  const spiffe = config.enrollment.spiffe &&
+    await SpiffeTrust.load(
+      config.enrollment.spiffe.trustDomain,
+      config.enrollment.spiffe.bundleFile,
+    );
+  const tls = config.grpcTls &&
+    await startGrpcTls(config, config.grpcTls, enrollment.ca, spiffe);
   const liveness = startLiveness(config, journal);
   const deps = {
     ...(liveness ? { liveness } : {}),
-    ...(tls ? { peers: new PeerVerifier(journal, enrollment.domainId, systemClock) } : {}),
+    ...(tls ? { peers: new PeerVerifier(journal, enrollment.domainId, systemClock, spiffe) } : {}),
     enrollment,
     journal,
     metrics,
@@ -168,6 +175,7 @@ async function startGrpcTls(
   config: JournalConfig,
   settings: GrpcTlsSettings,
   ca: CaKeeper,
+  spiffe: SpiffeTrust | undefined,
 ): Promise<TlsIdentity> {
   const wildcard = ["0.0.0.0", "::", ""].includes(config.listen.host);
   const names = [
@@ -190,8 +198,14 @@ async function startGrpcTls(
     domainId: config.enrollment.domainId,
     names,
     lifetimeMs: config.enrollment.certLifetimeSeconds * 1000,
+    ...(spiffe ? { extraClientCaPem: spiffe.bundlePem } : {}),
   });
   await tls.start();
+  if (spiffe) {
+    log.info("gRPC TLS: SPIRE SVIDs of trust domain {domain} are accepted as node certificates", {
+      domain: spiffe.trustDomain,
+    });
+  }
   log.info("gRPC TLS on: server certificate for {names}; agent calls need a client certificate", {
     names: names.join(", "),
   });

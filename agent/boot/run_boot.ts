@@ -218,7 +218,10 @@ async function identityFor(
     );
   }
   const root = config.hostRoot === "/" ? "" : config.hostRoot.replace(/\/+$/, "");
-  const { AgentIdentity, readHardwareIdentity } = await import("../identity/mod.ts");
+  const { AgentIdentity, readHardwareIdentity, SpireWorkloadSource } = await import(
+    "../identity/mod.ts"
+  );
+  const spire = spireOf(config, root, SpireWorkloadSource);
   const caBundlePem = await Deno.readTextFile(enrollment.caCert).catch((err) => {
     throw new PactError(
       "CONFIG",
@@ -240,6 +243,7 @@ async function identityFor(
     renewBeforeExpiryMs: enrollment.renewalBeforeExpirySeconds === undefined
       ? undefined
       : enrollment.renewalBeforeExpirySeconds * 1000,
+    spire,
   });
   let enrolled = false;
   const stopListening = identity.onChange(() => (enrolled = true));
@@ -257,7 +261,11 @@ async function identityFor(
   } finally {
     stopListening();
   }
-  log(`identity: node ${held.nodeId} holds certificate ${held.serial}`);
+  log(
+    held.source === "spire"
+      ? `identity: node ${held.nodeId} holds SPIRE SVID ${held.serial}`
+      : `identity: node ${held.nodeId} holds certificate ${held.serial}`,
+  );
   return {
     identity,
     tls: {
@@ -267,11 +275,32 @@ async function identityFor(
       serverName: identity.channelOptions()["grpc.ssl_target_name_override"] as string,
     },
     detail: `${
-      enrolled ? "enrolled:" : "reused stored"
+      held.source === "spire" ? "SPIRE SVID:" : enrolled ? "enrolled:" : "reused stored"
     } certificate ${held.serial} for node ${held.nodeId} (vCluster ${
       held.vclusterId || "none"
     }), valid until ${new Date(held.notAfterMs).toISOString()}`,
   };
+}
+
+/**
+ * The SPIRE provider of the identity cascade: `[agent.identity] provider =
+ * "spire"` (the default) asks the Workload API on `spire_socket` (under the
+ * sandbox root in tests) before enrolling; `"journal"` enrolls only.
+ */
+function spireOf(
+  config: AgentConfig,
+  root: string,
+  Source: typeof import("../identity/mod.ts").SpireWorkloadSource,
+) {
+  const { provider, spireSocket } = config.identity;
+  if (provider === "journal") return undefined;
+  if (provider !== "spire") {
+    throw new PactError(
+      "CONFIG",
+      `Invalid [agent.identity] provider ${JSON.stringify(provider)} (use spire, journal)`,
+    );
+  }
+  return new Source(`${root}${spireSocket}`);
 }
 
 /**

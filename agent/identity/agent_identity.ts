@@ -1,5 +1,8 @@
 /**
- * The agent's machine identity (reference §2.10): a P-256 key made in
+ * The agent's machine identity (reference §2.10): when a SPIRE agent
+ * answers on its socket, its X.509-SVID (the identity cascade's first
+ * provider, retried every `spireRetryMs` while the node uses another);
+ * otherwise a P-256 key made in
  * memory, a CSR, Enroll over server-TLS (trusting only the configured CA
  * bundle), then mTLS for every journal call. `maintain()` renews at 2/3 of
  * the certificate's lifetime and enrolls again when the journal's CA
@@ -18,6 +21,7 @@ import { PactError } from "../../shared/errors/mod.ts";
 import type { HardwareIdentity } from "../../shared/proto/gen/pact/config/config.ts";
 import { CertStore } from "./cert_store.ts";
 import { renewalTimeMs } from "./renewal.ts";
+import type { Svid, SvidSource } from "./spire_source.ts";
 import {
   caBundleCall,
   type CallTarget,
@@ -56,7 +60,14 @@ export interface AgentIdentityOptions {
   readonly caCheckIntervalMs?: number;
   /** Per-call deadline. Default 20 s. */
   readonly callTimeoutMs?: number;
+  /** SPIRE, tried before enrollment (identity cascade); undefined: enrollment only. */
+  readonly spire?: SvidSource | undefined;
+  /** How often SPIRE is asked again while the node holds a journal certificate. Default 60 s. */
+  readonly spireRetryMs?: number;
 }
+
+/** Which provider of the identity cascade the held certificate came from. */
+export type IdentitySource = "spire" | "journal-ca";
 
 /** The certificate the agent holds now. */
 export interface HeldCertificate {
@@ -67,12 +78,14 @@ export interface HeldCertificate {
   readonly keyPem: string;
   readonly notBeforeMs: number;
   readonly notAfterMs: number;
-  /** SHA-256 of the CA that issued it. */
+  /** SHA-256 of the CA that issued it (for an SVID: of the SPIRE bundle's first CA). */
   readonly caFingerprint: string;
+  /** `spire` for an X.509-SVID, `journal-ca` for a certificate from enrollment. */
+  readonly source: IdentitySource;
 }
 
 /** Why the held certificate changed. */
-export type IdentityChange = "enrolled" | "renewed" | "re-enrolled";
+export type IdentityChange = "enrolled" | "renewed" | "re-enrolled" | "svid";
 
 /** Enrolls, renews and re-enrolls the agent's certificate. */
 export class AgentIdentity {
@@ -83,6 +96,7 @@ export class AgentIdentity {
   #held: HeldCertificate | undefined;
   #nextRenewalAttemptMs = 0;
   #nextCaCheckMs = 0;
+  #nextSpireTryMs = 0;
   #maintaining: Promise<IdentityChange | undefined> | undefined;
 
   constructor(options: AgentIdentityOptions) {
@@ -123,6 +137,9 @@ export class AgentIdentity {
    * to the CA bundle, otherwise enrolls.
    */
   async start(): Promise<HeldCertificate> {
+    this.#nextSpireTryMs = this.#clock.now() + (this.#o.spireRetryMs ?? 60_000);
+    const svid = await this.#trySpire();
+    if (svid) return svid;
     const stored = await this.#store.load();
     const reused = stored && await this.#reusable(stored.keyPem, stored.certPem);
     if (reused) {
@@ -175,6 +192,11 @@ export class AgentIdentity {
   async #maintain(): Promise<IdentityChange | undefined> {
     const now = this.#clock.now();
     const retryMs = this.#o.retryMs ?? 300_000;
+    if (this.held.source === "spire") return await this.#maintainSvid(now, retryMs);
+    if (this.#o.spire && now >= this.#nextSpireTryMs) {
+      this.#nextSpireTryMs = now + (this.#o.spireRetryMs ?? 60_000);
+      if (await this.#trySpire()) return "svid";
+    }
     if (now >= this.#nextCaCheckMs) {
       try {
         const change = await this.#checkCa();
@@ -203,6 +225,65 @@ export class AgentIdentity {
       }
     }
     return undefined;
+  }
+
+  /**
+   * An SVID is renewed by asking SPIRE again (it rotates SVIDs itself, at
+   * half their lifetime); when SPIRE is gone past the SVID's expiry the
+   * node falls back to enrollment.
+   */
+  async #maintainSvid(now: number, retryMs: number): Promise<IdentityChange | undefined> {
+    if (now < this.renewAtMs || now < this.#nextRenewalAttemptMs) return undefined;
+    const svid = await this.#trySpire();
+    if (svid) return "svid";
+    this.#nextRenewalAttemptMs = now + retryMs;
+    if (now < this.held.notAfterMs) return undefined;
+    await this.#enroll("re-enrolled");
+    return "re-enrolled";
+  }
+
+  /**
+   * Asks SPIRE for the node's SVID when a socket is configured and exists;
+   * adopts it (telling listeners, when it replaces another certificate).
+   * A failure is logged, not thrown: enrollment is the next provider.
+   */
+  async #trySpire(): Promise<HeldCertificate | undefined> {
+    const spire = this.#o.spire;
+    if (!spire || !(await spire.available())) return undefined;
+    let svid: Svid;
+    try {
+      svid = await spire.fetch();
+    } catch (err) {
+      log.warn("No SVID from {spire}: {error}; using enrollment", {
+        spire: spire.describe,
+        error: (err as Error).message,
+      });
+      return undefined;
+    }
+    const previous = this.#held;
+    if (previous?.source === "spire" && previous.serial === svid.serial) return undefined;
+    const held: HeldCertificate = {
+      nodeId: svid.nodeId,
+      vclusterId: previous?.nodeId === svid.nodeId ? previous.vclusterId : "",
+      serial: svid.serial,
+      certPem: svid.certPem,
+      keyPem: svid.keyPem,
+      notBeforeMs: svid.notBeforeMs,
+      notAfterMs: svid.notAfterMs,
+      caFingerprint: svid.bundleFingerprint,
+      source: "spire",
+    };
+    // An SVID is never written to cert_dir: SPIRE keeps it (PB4).
+    this.#held = held;
+    this.#nextRenewalAttemptMs = 0;
+    log.info("Using SVID {id} from {spire} (serial {serial}, until {until})", {
+      id: svid.spiffeId,
+      spire: spire.describe,
+      serial: svid.serial,
+      until: new Date(svid.notAfterMs).toISOString(),
+    });
+    if (previous) this.#changed("svid", held);
+    return held;
   }
 
   /** Enrolls again when the journal's CA is no longer the one our certificate chains to. */
@@ -283,6 +364,7 @@ export class AgentIdentity {
       notBeforeMs: cert.notBefore.getTime(),
       notAfterMs: cert.notAfter.getTime(),
       caFingerprint: await sha256HexOf(ca.rawData),
+      source: "journal-ca",
     };
     await this.#store.save({ keyPem: held.keyPem, certPem });
     this.#held = held;
@@ -319,6 +401,7 @@ export class AgentIdentity {
         notBeforeMs: cert.notBefore.getTime(),
         notAfterMs: cert.notAfter.getTime(),
         caFingerprint: await sha256HexOf(ca.rawData),
+        source: "journal-ca",
       };
     }
     return undefined;

@@ -30,6 +30,8 @@ export interface TlsIdentityOptions {
   readonly lifetimeMs: number;
   /** How often the CA and the certificate's age are looked at. Default 5 s. */
   readonly checkIntervalMs?: number;
+  /** More CAs client certificates may chain to (the SPIFFE trust bundle), PEM. */
+  readonly extraClientCaPem?: string;
 }
 
 interface Current {
@@ -134,7 +136,10 @@ export class TlsIdentity implements experimental.CertificateProvider {
   // so updates must arrive asynchronously or the first one is lost.
   #sendCa(listener: CaListener): void {
     const current = this.#current;
-    if (current) queueMicrotask(() => listener({ caCertificate: Buffer.from(current.caPem) }));
+    if (!current) return;
+    const extra = this.#o.extraClientCaPem;
+    const pem = extra ? `${current.caPem.trimEnd()}\n${extra}` : current.caPem;
+    queueMicrotask(() => listener({ caCertificate: Buffer.from(pem) }));
   }
 
   #sendIdentity(listener: IdentityListener): void {

@@ -6,6 +6,7 @@
  */
 import type { PeerCertificate } from "node:tls";
 import { nodeUri } from "../ca/ca.ts";
+import type { SpiffeTrust } from "../ca/spiffe_trust.ts";
 import type { Clock } from "../../shared/clock/clock.ts";
 import { EC_P256, x509 } from "../../shared/crypto/x509.ts";
 import { isValidId } from "../../shared/domain/scope.ts";
@@ -19,6 +20,8 @@ export interface MachineIdentity {
   /** Lowercase hex, as the journal records serials. */
   readonly serial: string;
   readonly notAfterMs: number;
+  /** `spiffe` for a SPIRE X.509-SVID; absent for a certificate of the journal's CA. */
+  readonly source?: "spiffe";
 }
 
 /** How often calls in progress are checked against revocations. */
@@ -46,11 +49,14 @@ export class PeerVerifier {
     { machine: MachineIdentity; onRevoked: (e: PactError) => void }
   >();
   #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #spiffe: SpiffeTrust | undefined;
 
-  constructor(journal: Journal, domainId: string, clock: Clock) {
+  /** `spiffe`: also accept SPIRE SVIDs of that trust domain and bundle. */
+  constructor(journal: Journal, domainId: string, clock: Clock, spiffe?: SpiffeTrust) {
     this.#journal = journal;
     this.#domainId = domainId;
     this.#clock = clock;
+    this.#spiffe = spiffe;
   }
 
   /**
@@ -60,6 +66,7 @@ export class PeerVerifier {
    */
   async identify(peer: PeerCertificate): Promise<MachineIdentity> {
     const parsed = this.#parse(peer.raw);
+    if (this.#spiffe?.claims(parsed.cert)) return await this.#identifySvid(parsed.cert);
     const { cert, nodeId } = parsed;
     const serial = cert.serialNumber.toLowerCase();
     const ca = this.#journal.state.enrollment.ca;
@@ -93,6 +100,29 @@ export class PeerVerifier {
       );
     }
     return { nodeId, serial, notAfterMs: cert.notAfter.getTime() };
+  }
+
+  /**
+   * An SVID: signed by the SPIFFE bundle, in its validity, naming a
+   * registered node that is not decommissioned. SPIRE, not the journal,
+   * issues and rotates it, so no recorded serial supersedes it.
+   */
+  async #identifySvid(cert: x509.X509Certificate): Promise<MachineIdentity> {
+    const serial = cert.serialNumber.toLowerCase();
+    const verdict = await this.#spiffe!.nodeOf(cert);
+    if ("refusal" in verdict) throw refused(verdict.refusal);
+    const now = this.#clock.now();
+    if (now > cert.notAfter.getTime() || now < cert.notBefore.getTime()) {
+      throw refused(`SVID ${serial} is outside its validity (${cert.notAfter.toISOString()})`);
+    }
+    const nodeId = verdict.node;
+    const book = this.#journal.state.enrollment;
+    const record = book.nodes.get(nodeId);
+    if (!record) throw refused(`node ${nodeId} of SVID ${serial} is not registered`);
+    if (record.state === EnrollmentState.REVOKED || book.revokedSerials.has(serial)) {
+      throw refused(`SVID ${serial} of node ${nodeId} is revoked (decommissioned)`);
+    }
+    return { nodeId, serial, notAfterMs: cert.notAfter.getTime(), source: "spiffe" };
   }
 
   /**
