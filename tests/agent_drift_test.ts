@@ -389,6 +389,18 @@ Deno.test("pact commit records the drift as a node delta that survives a reboot;
     const none = await runPact(["diff", "--committed", "n1"], env);
     assert.equal(none.stdout, "(no committed node deltas)\n", none.stderr);
     assert.deepEqual((await drift()).drift, [], "the overlay now declares what the node has");
+
+    // Ending an emergency by commit records its drift as a node delta too.
+    const at = ["--node", "n1", "--agent", address];
+    const start = await runPact(["emergency", "start", "-r", "tuning under load", ...at], env);
+    assert.equal(start.code, 0, start.stderr + logs());
+    await Deno.writeTextFile(sysctl, "20\n");
+    await until("drift in emergency", async () => (await drift()).drift.length > 0, logs);
+    const end = await runPact(["emergency", "end", ...at], env);
+    assert.equal(end.code, 0, end.stderr + logs());
+    assert.deepEqual((await drift()).drift, []);
+    const emergencyDelta = await runPact(["diff", "--committed", "n1"], env);
+    assert.match(emergencyDelta.stdout, /^kernel: vm\.swappiness = 20  \(committed seq:\d+, /m);
   } finally {
     probe?.close();
     await agent?.stop();

@@ -100,10 +100,27 @@ export function configHandlers(kit: RpcKit, options: ConfigCommandsOptions): Han
         const entry = emergencyEntry(node.nodeId, event, agent, emergencyStartSequence);
         const sequence = await journalAsCaller(options, entry, token);
         const type = entry.entryType;
-        const caller: CommandCaller = {
-          author: identityOf(principal),
-          journaled: sequence === undefined ? new Map() : new Map([[type, sequence]]),
-        };
+        const journaled = new Map<EntryType, number>();
+        if (sequence !== undefined) journaled.set(type, sequence);
+        if (
+          event.type === "emergency_end" && event.resolution === "commit" &&
+          agent.state.drift.size > 0
+        ) {
+          // Ending by commit records the drift as a node delta, as pact commit does.
+          const delta = await committedDelta(agent.node.host, agent.node.declared, [
+            ...agent.state.drift.values(),
+          ]);
+          const committed = await journalAsCaller(options, {
+            ...agentEntry({
+              nodeId: node.nodeId,
+              type: EntryType.COMMIT,
+              message: `emergency end: ${agent.state.emergency?.reason ?? ""}`,
+            }),
+            payload: { $case: "stateDelta", value: delta },
+          }, token);
+          if (committed !== undefined) journaled.set(EntryType.COMMIT, committed);
+        }
+        const caller: CommandCaller = { author: identityOf(principal), journaled };
         const driftBefore = agent.state.drift.size;
         const result = await agent.send(event, caller);
         refuseOnError(result);
