@@ -7,9 +7,10 @@
  * - `pact-platform-admin`: everything, on every node;
  * - `pact-ops-<vc>` of the node's vCluster: everything;
  * - `pact-viewer-<vc>`: reads only (status, logs, read-only exec);
- * - `pact-regulated-<vc>`: like ops, but a control action on a vCluster
- *   whose policy sets `two_person_approval` is refused (POLICY_DENIED,
- *   CLI exit 3): the agent cannot collect a second person's approval;
+ * - `pact-regulated-<vc>`: reads; control where the caller passes the
+ *   policy (services, exec) and it does not set `two_person_approval`,
+ *   else refused (POLICY_DENIED, CLI exit 3, when the policy needs a
+ *   second person's approval, which the agent cannot collect);
  * - `pact-service-ai`: service status and logs; exec of read-only
  *   commands only when the policy sets `ai_exec_allowed`; never control;
  * - any other role: what the policy's `role_bindings` grant it (a binding
@@ -133,7 +134,11 @@ function roleVerdict(
       return access === "read" && vcluster !== undefined && role.vcluster === vcluster;
     case "regulated":
       if (vcluster === undefined || role.vcluster !== vcluster) return false;
-      if (access === "read" || !policy?.twoPersonApproval) return true;
+      if (access === "read") return true;
+      // Control only where the caller consulted the policy and it needs no second person
+      // (shell sessions, diag and node-config commands do not pass it: refused there).
+      if (policy === undefined) return false;
+      if (!policy.twoPersonApproval) return true;
       return `vCluster ${vcluster} requires two-person approval (policy two_person_approval), which the agent cannot collect: ask pact-ops-${vcluster} or pact-platform-admin`;
     case "service-ai":
       if (access !== "read") return false;

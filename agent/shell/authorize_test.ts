@@ -94,6 +94,7 @@ Deno.test("decideAccess() refuses a regulated role's control action under two-pe
     true,
   );
   assert.equal(mayAccess(who("pact-regulated-x"), "ml", "read"), false);
+  assert.equal(mayAccess(regulated, "ml", "control"), false, "no policy consulted: refused");
 });
 
 Deno.test("decideAccess() lets the AI service read, exec only with ai_exec_allowed, never control", () => {
