@@ -89,6 +89,7 @@ async function serve(flags: JournalFlags): Promise<void> {
     );
   const tls = config.grpcTls &&
     await startGrpcTls(config, config.grpcTls, enrollment.ca, spiffe);
+  if (tls) quorum?.useForwardingTls(tls);
   const liveness = startLiveness(config, journal);
   const deps = {
     ...(liveness ? { liveness } : {}),

@@ -62,6 +62,8 @@ export interface JournalClientOptions {
   readonly credentials?: ChannelCredentials | undefined;
   /** Extra channel options, e.g. the name the journal's certificate is checked against. */
   readonly channelOptions?: ChannelOptions | undefined;
+  /** Extra metadata sent with every call (a read replica's forwarded identity). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 type Unary<Req, Res> = (
@@ -79,6 +81,7 @@ export class JournalClient {
   readonly #policy: PolicyServiceClient;
   readonly #token: string;
   readonly #timeoutMs: number;
+  readonly #headers: Readonly<Record<string, string>>;
 
   constructor(options: JournalClientOptions) {
     const { address, tls } = parseEndpoint(options.endpoint);
@@ -99,6 +102,7 @@ export class JournalClient {
       channelOverride: this.#config.getChannel(),
     });
     this.#token = options.token;
+    this.#headers = options.headers ?? {};
     this.#timeoutMs = options.timeoutSeconds * 1000;
   }
 
@@ -241,6 +245,7 @@ export class JournalClient {
   #metadata(): Metadata {
     const metadata = new Metadata();
     if (this.#token !== "") metadata.set("authorization", `Bearer ${this.#token}`);
+    for (const [key, value] of Object.entries(this.#headers)) metadata.set(key, value);
     return metadata;
   }
 

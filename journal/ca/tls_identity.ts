@@ -72,6 +72,15 @@ export class TlsIdentity implements experimental.CertificateProvider {
     clearInterval(this.#timer);
   }
 
+  /**
+   * The journal's own key and certificate with the CA, for calls it makes
+   * to other journals as a client (a read replica forwarding writes).
+   */
+  clientIdentity(): { caPem: string; certPem: string; keyPem: string } | undefined {
+    const current = this.#current;
+    return current && { caPem: current.caPem, certPem: current.certPem, keyPem: current.keyPem };
+  }
+
   /** Fingerprint of the CA clients are checked against now. */
   get caFingerprint(): string | undefined {
     return this.#current?.caFingerprint;

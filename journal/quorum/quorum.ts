@@ -4,6 +4,7 @@
  * `pact cluster` shows, and write forwarding for read replicas.
  */
 import { getLogger } from "@logtape/logtape";
+import { Buffer } from "node:buffer";
 import type { Etcd3 } from "etcd3";
 import { formatHostPort } from "../../shared/config/listen_address.ts";
 import { isPactError, PactError } from "../../shared/errors/mod.ts";
@@ -23,6 +24,13 @@ import { EtcdMember } from "./etcd_member.ts";
 import { type Topology, topologyOf } from "./topology.ts";
 import type { RaftFacts } from "../metrics.ts";
 import { Upkeep } from "./upkeep.ts";
+import type { TlsIdentity } from "../ca/tls_identity.ts";
+import {
+  FORWARDED_NODE_HEADER,
+  FORWARDED_SERIAL_HEADER,
+  FORWARDED_SOURCE_HEADER,
+  type MachineIdentity,
+} from "../service/peer_identity.ts";
 
 const log = getLogger(["pact", "journal", "quorum"]);
 
@@ -37,8 +45,14 @@ export interface Quorum {
   clusterStatus(nextSequence: number): Promise<ClusterStatus>;
   /** Set on a read replica. */
   readonly forwardAppend:
-    | ((request: AppendEntryRequest, token: string) => Promise<AppendEntryResponse>)
+    | ((
+      request: AppendEntryRequest,
+      token: string,
+      machine?: MachineIdentity,
+    ) => Promise<AppendEntryResponse>)
     | undefined;
+  /** With gRPC TLS: a read replica forwards over TLS, as itself for agents' mTLS writes. */
+  useForwardingTls(tls: TlsIdentity): void;
   /** Stops upkeep and the client; the etcd member goes last (after the journal closed). */
   close(): Promise<void>;
 }
@@ -117,7 +131,9 @@ export async function openQuorum(config: JournalConfig): Promise<Quorum> {
         lastDefrag: upkeep?.lastDefrag,
       };
     },
-    forwardAppend: forwarder && ((request, token) => forwarder.append(request, token)),
+    forwardAppend: forwarder &&
+      ((request, token, machine) => forwarder.append(request, token, machine)),
+    useForwardingTls: (tls) => forwarder?.useTls(tls),
     close: async () => {
       clearInterval(poller);
       upkeep?.stop();
@@ -202,27 +218,74 @@ async function readClusterStatus(
 
 /**
  * A read replica's path for writes: the quorum's journals, tried in turn
- * from the last one that answered. The caller's token goes along and the
- * writing journal checks it again; its answer (or refusal) comes back as is.
+ * from the last one that answered; its answer (or refusal) comes back as
+ * is. A caller's token goes along and the writing journal checks it again.
+ * An agent that authenticated by its client certificate cannot be
+ * forwarded that way (its key stays on the node): the replica, having
+ * verified the certificate, calls over mTLS with its own journal
+ * certificate and names the node, its serial and source in headers
+ * (`FORWARDED_*_HEADER`), which the writing journal accepts only from a
+ * journal's certificate and checks against its registry again.
  */
 class WriteForwarder {
   readonly #writers: Topology["writers"];
   #next = 0;
+  #tls: TlsIdentity | undefined;
 
   constructor(topology: Topology) {
     this.#writers = topology.writers;
   }
 
-  async append(request: AppendEntryRequest, token: string): Promise<AppendEntryResponse> {
+  useTls(tls: TlsIdentity): void {
+    this.#tls = tls;
+  }
+
+  async append(
+    request: AppendEntryRequest,
+    token: string,
+    machine?: MachineIdentity,
+  ): Promise<AppendEntryResponse> {
     const { JournalClient } = await import("../../cli/client/journal_client.ts");
+    const { credentials } = await import("@grpc/grpc-js");
+    const own = this.#tls?.clientIdentity();
+    if (machine && !own) {
+      throw new PactError(
+        "UNAVAILABLE",
+        "Read replica cannot forward an agent's mTLS write: it has no TLS identity of its own",
+      );
+    }
     let lastError: unknown;
     for (let i = 0; i < this.#writers.length; i++) {
       const index = (this.#next + i) % this.#writers.length;
       const writer = this.#writers[index]!;
+      const address = formatHostPort(writer.grpc);
+      const ca = own && Buffer.from(own.caPem);
       const client = new JournalClient({
-        endpoint: `http://${formatHostPort(writer.grpc)}`,
-        token,
+        endpoint: `${own ? "https" : "http"}://${address}`,
+        token: machine ? "" : token,
         timeoutSeconds: 15,
+        ...(own
+          ? {
+            // A token caller's write goes without a client certificate: with one
+            // the writer would take the call for the replica's own.
+            credentials: machine
+              ? credentials.createSsl(ca, Buffer.from(own.keyPem), Buffer.from(own.certPem))
+              : credentials.createSsl(ca),
+            channelOptions: {
+              "grpc.ssl_target_name_override": "pact-journal",
+              "grpc.default_authority": "pact-journal",
+            },
+          }
+          : {}),
+        ...(machine
+          ? {
+            headers: {
+              [FORWARDED_NODE_HEADER]: machine.nodeId,
+              [FORWARDED_SERIAL_HEADER]: machine.serial,
+              [FORWARDED_SOURCE_HEADER]: machine.source ?? "journal-ca",
+            },
+          }
+          : {}),
       });
       try {
         const response = await client.appendEntry(request);

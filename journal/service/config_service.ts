@@ -21,6 +21,7 @@ import type { PolicyEngine } from "../policy/engine.ts";
 import { authorizeAppend, authorizeCustomRead } from "./authz.ts";
 import { type HandlerDeps, requireNodeCaller, serverStream, unary } from "./handlers.ts";
 import { identityOf } from "./identity.ts";
+import type { MachineIdentity } from "./peer_identity.ts";
 import { nodeStateOf } from "./views.ts";
 
 /** What the ConfigService needs. */
@@ -43,6 +44,7 @@ export interface ConfigServiceDeps extends HandlerDeps {
   readonly forwardAppend?: (
     request: AppendEntryRequest,
     token: string,
+    machine?: MachineIdentity,
   ) => Promise<AppendEntryResponse>;
 }
 
@@ -64,7 +66,7 @@ export function configService(deps: ConfigServiceDeps): ConfigServiceServer {
         scope?.kind === "node" ? scope.id : undefined,
         "AppendEntry",
       );
-      if (deps.forwardAppend) return await deps.forwardAppend(request, token);
+      if (deps.forwardAppend) return await deps.forwardAppend(request, token, context.machine);
       const decision = await authorizeAppend(
         deps.policy,
         journal.state,

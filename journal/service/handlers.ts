@@ -15,7 +15,14 @@ import { isPactError, PactError } from "../../shared/errors/mod.ts";
 import type { JournalMetrics } from "../metrics.ts";
 import { authenticate, bearerToken } from "./authn.ts";
 import { toStatusError } from "./grpc_status.ts";
-import { CLIENT_CERT_REFUSED, type MachineIdentity, type PeerVerifier } from "./peer_identity.ts";
+import {
+  CLIENT_CERT_REFUSED,
+  FORWARDED_NODE_HEADER,
+  FORWARDED_SERIAL_HEADER,
+  FORWARDED_SOURCE_HEADER,
+  type MachineIdentity,
+  type PeerVerifier,
+} from "./peer_identity.ts";
 
 const log = getLogger(["pact", "journal", "grpc"]);
 
@@ -143,11 +150,29 @@ async function run<T>(
 ): Promise<T> {
   const { metadata } = call;
   const peer = deps.peers && call.getAuthContext().sslPeerCertificate;
+  const forwarded = metadata.get(FORWARDED_NODE_HEADER)[0];
+  if (forwarded !== undefined && !(deps.peers && peer)) {
+    // Only a journal's mTLS connection may speak for a node; anyone else is refused.
+    deps.metrics.authFailures.inc({ reason: "client_certificate" });
+    throw Object.assign(
+      new PactError(
+        "UNAUTHENTICATED",
+        `Forwarded identity refused: ${FORWARDED_NODE_HEADER} is accepted only from a journal of this quorum over mTLS`,
+      ),
+      { rule: CLIENT_CERT_REFUSED },
+    );
+  }
   if (deps.peers && peer) {
     // A node's certificate is its credential: the node acts as the agent service.
     let machine: MachineIdentity;
     try {
-      machine = await deps.peers.identify(peer);
+      machine = forwarded === undefined
+        ? await deps.peers.identify(peer)
+        : await deps.peers.identifyForwarded(peer, {
+          nodeId: String(forwarded),
+          serial: String(metadata.get(FORWARDED_SERIAL_HEADER)[0] ?? ""),
+          source: metadata.get(FORWARDED_SOURCE_HEADER)[0] === "spiffe" ? "spiffe" : "journal-ca",
+        });
     } catch (err) {
       deps.metrics.authFailures.inc({ reason: "client_certificate" });
       throw err;

@@ -24,6 +24,24 @@ export interface MachineIdentity {
   readonly source?: "spiffe";
 }
 
+/**
+ * Headers a read replica sets when it forwards an agent's write: the node
+ * whose client certificate it verified, that certificate's serial and
+ * source. Trusted only on a connection whose client certificate is a
+ * journal's own (`CN=pact-journal/<id>@<domain>` from the current CA);
+ * from any other caller they are refused (`identifyForwarded`).
+ */
+export const FORWARDED_NODE_HEADER = "pact-forwarded-node";
+export const FORWARDED_SERIAL_HEADER = "pact-forwarded-serial";
+export const FORWARDED_SOURCE_HEADER = "pact-forwarded-source";
+
+/** What a replica asserts about the agent it forwards for. */
+export interface ForwardedClaim {
+  readonly nodeId: string;
+  readonly serial: string;
+  readonly source: "spiffe" | "journal-ca";
+}
+
 /** How often calls in progress are checked against revocations. */
 export const REVOCATION_CHECK_MS = 500;
 
@@ -100,6 +118,55 @@ export class PeerVerifier {
       );
     }
     return { nodeId, serial, notAfterMs: cert.notAfter.getTime() };
+  }
+
+  /**
+   * A write a read replica forwards for an agent: `peer` must be a
+   * journal's certificate from the current CA (no client can get one by
+   * enrolling: node certificates are `pact-service-agent/...`), and the
+   * node it speaks for is checked again against this journal's registry.
+   */
+  async identifyForwarded(peer: PeerCertificate, claim: ForwardedClaim): Promise<MachineIdentity> {
+    const parsed = this.#parse(peer.raw);
+    const { cert } = parsed;
+    const journal = /^CN=pact-journal\/([^@,]+)@([^,]+)$/.exec(cert.subject);
+    const ca = this.#journal.state.enrollment.ca;
+    if (!journal || journal[2] !== this.#domainId || parsed.nodeId !== undefined || !ca) {
+      throw refused(
+        `a forwarded identity is accepted from a journal of domain ${this.#domainId} only, not from ${cert.subject}`,
+      );
+    }
+    if (parsed.verifiedBy !== ca.fingerprint) {
+      if (!(await this.#signedBy(cert, ca.fingerprint, ca.certPem))) {
+        throw refused(`journal certificate ${cert.serialNumber} is not signed by the current CA`);
+      }
+      parsed.verifiedBy = ca.fingerprint;
+    }
+    const now = this.#clock.now();
+    if (now > cert.notAfter.getTime() || now < cert.notBefore.getTime()) {
+      throw refused(`journal certificate ${cert.serialNumber} is outside its validity`);
+    }
+    const { nodeId, serial } = claim;
+    if (!isValidId(nodeId) || !/^[0-9a-f]{1,64}$/.test(serial)) {
+      throw refused(`malformed forwarded identity ${JSON.stringify(nodeId)} ${serial}`);
+    }
+    const book = this.#journal.state.enrollment;
+    const record = book.nodes.get(nodeId);
+    if (!record) throw refused(`forwarded node ${nodeId} is not registered`);
+    if (record.state === EnrollmentState.REVOKED || book.revokedSerials.has(serial)) {
+      throw refused(`certificate ${serial} of node ${nodeId} is revoked (decommissioned)`);
+    }
+    if (claim.source === "journal-ca" && record.certSerial !== serial) {
+      throw refused(
+        `certificate ${serial} of node ${nodeId} was superseded by ${record.certSerial || "none"}`,
+      );
+    }
+    return {
+      nodeId,
+      serial,
+      notAfterMs: cert.notAfter.getTime(),
+      ...(claim.source === "spiffe" ? { source: "spiffe" as const } : {}),
+    };
   }
 
   /**
