@@ -400,7 +400,7 @@ Deno.test("pact commit records the drift as a node delta that survives a reboot;
     assert.equal(end.code, 0, end.stderr + logs());
     assert.deepEqual((await drift()).drift, []);
     const emergencyDelta = await runPact(["diff", "--committed", "n1"], env);
-    assert.match(emergencyDelta.stdout, /^kernel: vm\.swappiness = 20  \(committed seq:\d+, /m);
+    assert.match(emergencyDelta.stdout, /^kernel: vm\.swappiness = 20 {2}\(committed seq:\d+, /m);
   } finally {
     probe?.close();
     await agent?.stop();
