@@ -1,16 +1,15 @@
 /**
- * pact-agent: the node agent. Boots the node (agent/boot: config, overlay
- * and node delta from the journal or the cached config, apply, services,
- * readiness), then watches it for drift (NodeAgent: observers, commit
- * windows, auto-rollback, entries journaled through a durable queue) until
- * SIGTERM or SIGINT, and stops the services in reverse order. As PID 1 it
- * also ignores SIGUSR1 and reaps orphans (agent/pid1).
- *
- * The shell server (agent/shell) serves `pact service` on `[agent.shell]
- * listen` once the node is booted.
- *
- * Not wired yet: enrollment/mTLS identity, exec and interactive shell,
- * policy and overlay updates from the journal's subscription.
+ * pact-agent: the node agent. As PID 1 it first does phase 0 (agent/pid1:
+ * signal handlers, pseudo-filesystems, OOM protection, hostname, watchdog).
+ * It boots the node (agent/boot: config, identity — SPIRE SVID or journal
+ * enrollment, then mTLS — overlay and node delta from the journal or the
+ * cached config, apply, services, capability report, readiness), then
+ * watches it for drift (NodeAgent: observers, commit windows, auto-rollback,
+ * entries journaled through a durable queue), follows the journal's
+ * subscription (commits, policy, blacklist), keeps its certificate renewed,
+ * and serves ShellService on `[agent.shell] listen` (service, exec, shell,
+ * diag, capability, drift commands; TLS with its certificate) until SIGTERM
+ * or SIGINT, when it stops the services in reverse order.
  */
 import { systemClock } from "../shared/clock/clock.ts";
 import { PACT_VERSION } from "../shared/version.ts";
