@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { parseAgentConfig } from "../agent/config.ts";
 import { resolveJournalConfig } from "../journal/config.ts";
+import { commandSucceeds } from "../shared/testing/commands.ts";
 
 const DEPLOY = fromFileUrl(new URL("../deploy/", import.meta.url));
 const noEnv = () => undefined;
@@ -28,62 +29,12 @@ Deno.test("deploy/config/agent.toml loads with every table the agent reads", asy
   );
 });
 
-Deno.test("the deployment guide's agent.toml loads unchanged", () => {
-  // The example of the deployment guide ("Create /etc/pact/agent.toml").
-  const guide = `[agent]
-enforcement_mode = "enforce"
-
-[agent.supervisor]
-backend = "pact"
-
-[agent.journal]
-endpoints = ["journal-1.mgmt:9443", "journal-2.mgmt:9443", "journal-3.mgmt:9443"]
-tls_enabled = true
-tls_cert = "/etc/pact/agent.crt"
-tls_key = "/etc/pact/agent.key"
-tls_ca = "/etc/pact/ca.crt"
-
-[agent.observer]
-ebpf_enabled = true
-inotify_enabled = true
-netlink_enabled = true
-
-[agent.shell]
-enabled = true
-listen = "0.0.0.0:9445"
-whitelist_mode = "strict"
-
-[agent.commit_window]
-base_window_seconds = 900
-drift_sensitivity = 2.0
-emergency_window_seconds = 14400
-
-[agent.blacklist]
-patterns = ["/tmp/**", "/var/log/**", "/proc/**", "/sys/**", "/dev/**",
-            "/run/user/**", "/run/pact/**", "/run/lattice/**"]
-`;
-  const config = parseAgentConfig(guide, "agent.toml", { nodeId: "n1" }, noEnv);
-  assert.equal(config.supervisorBackend, "pact");
-  assert.equal(config.shell.whitelistMode, "strict");
-});
-
 Deno.test("deploy/config/journal.toml loads", async () => {
   const config = await resolveJournalConfig({ config: `${DEPLOY}config/journal.toml` }, noEnv);
   assert.equal(config.listen.port, 9443);
 });
 
-const analyze = (() => {
-  try {
-    return new Deno.Command("systemd-analyze", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-})();
+const analyze = commandSucceeds("systemd-analyze", ["--version"]);
 if (!analyze) {
   console.warn("deploy_test: unit verification skipped: systemd-analyze is not installed");
 }

@@ -5,6 +5,7 @@
  * pets every T/2, the magic 'V' on SIGTERM).
  */
 import assert from "node:assert/strict";
+import { commandSucceeds } from "../../shared/testing/commands.ts";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { JournalClient } from "../../cli/client/journal_client.ts";
 import { DeclaredState } from "../../shared/proto/gen/pact/config/config.ts";
@@ -26,17 +27,8 @@ const MOUNT_NS = [
 ];
 const PID_NS = ["--user", "--map-root-user", "--pid", "--fork", "--mount-proc"];
 
-function works(args: string[]): boolean {
-  try {
-    return new Deno.Command("unshare", { args: [...args, "true"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-const mountNs = works(MOUNT_NS);
-const pidNs = works(PID_NS);
+const mountNs = commandSucceeds("unshare", [...MOUNT_NS, "true"]);
+const pidNs = commandSucceeds("unshare", [...PID_NS, "true"]);
 if (!mountNs || !pidNs) {
   console.warn(
     "phase_zero_test: skipped parts: unprivileged user/pid/mount/net/cgroup namespaces unavailable",

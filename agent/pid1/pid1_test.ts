@@ -6,6 +6,7 @@
  * on the code under test.
  */
 import assert from "node:assert/strict";
+import { commandSucceeds } from "../../shared/testing/commands.ts";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { readStat } from "./reaper.ts";
 
@@ -13,20 +14,7 @@ const UNSHARE = ["--user", "--map-root-user", "--pid", "--fork", "--mount-proc"]
 const REPO = fromFileUrl(new URL("../../", import.meta.url));
 const ENTRY = fromFileUrl(new URL("./testdata/init_entry.ts", import.meta.url));
 
-function unshareWorks(): boolean {
-  try {
-    return new Deno.Command("unshare", {
-      args: [...UNSHARE, "true"],
-      stdout: "null",
-      stderr: "null",
-    })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-const available = unshareWorks();
+const available = commandSucceeds("unshare", [...UNSHARE, "true"]);
 if (!available) {
   console.warn(
     "pid1_test: skipped: `unshare --user --map-root-user --pid --fork --mount-proc true` fails here (no unprivileged user/pid namespaces)",

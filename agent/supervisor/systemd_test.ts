@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { commandSucceeds } from "../../shared/testing/commands.ts";
 import { isPactError } from "../../shared/errors/mod.ts";
 import { parseServiceDecl } from "./service_spec.ts";
 import { statusFromShow, type SystemctlResult, SystemdBackend } from "./systemd.ts";
@@ -78,18 +79,7 @@ Deno.test("quoteWord() and sliceUnitName() follow systemd's syntax", () => {
   assert.equal(sliceUnitName("pact.slice"), "pact.slice");
 });
 
-const analyze = (() => {
-  try {
-    return new Deno.Command("systemd-analyze", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-})();
+const analyze = commandSucceeds("systemd-analyze", ["--version"]);
 if (!analyze) {
   console.warn("systemd_test: systemd-analyze verify skipped: systemd-analyze is not installed");
 }

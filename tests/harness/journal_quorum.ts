@@ -1,5 +1,6 @@
 import { JournalProcess } from "./journal_process.ts";
 import { TestCa } from "./test_ca.ts";
+import { commandSucceeds } from "../../shared/testing/commands.ts";
 
 /** Settings every journal of a test quorum starts with (members and replicas alike). */
 export interface JournalQuorumOptions {
@@ -140,12 +141,7 @@ function freePortRun(count: number): number {
 
 /** True when an `etcd` binary is on PATH (CI installs etcd-server). */
 export function etcdAvailable(): boolean {
-  try {
-    return new Deno.Command("etcd", { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
+  return commandSucceeds("etcd", ["--version"]);
 }
 
 /** PEM files a test quorum runs TLS with: a CA and one member certificate all members share. */
@@ -189,10 +185,5 @@ export function quorumTlsEnv(files: QuorumTlsFiles): Record<string, string> {
 
 /** True when `openssl` can be run (the TLS tests make their certificates with it). */
 export function opensslAvailable(): boolean {
-  try {
-    return new Deno.Command("openssl", { args: ["version"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
+  return commandSucceeds("openssl", ["version"]);
 }
