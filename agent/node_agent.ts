@@ -9,13 +9,15 @@ import { EntryType } from "../shared/proto/gen/pact/config/config.ts";
 import type { ConfigEntry, Identity } from "../shared/proto/gen/pact/config/config.ts";
 import type { AgentConfig } from "./config.ts";
 import type { Host } from "./host/host.ts";
-import { agentEntry } from "./drift/drift_entries.ts";
+import { agentEntry, conflictEntry } from "./drift/drift_entries.ts";
 import {
   type DriftItem,
   type EvaluatorAction,
   type EvaluatorEvent,
   type EvaluatorState,
   initialState,
+  type JournalChange,
+  type RollbackTrigger,
   type Step,
   step,
 } from "./drift/evaluator.ts";
@@ -43,7 +45,7 @@ export interface CommandCaller {
 
 /** The last rollback the agent carried out, for the shell's Rollback answer. */
 export interface RollbackRecord {
-  readonly trigger: "expiry" | "admin" | "emergency_end";
+  readonly trigger: RollbackTrigger;
   readonly restored: readonly DriftItem[];
   readonly skipped: readonly { readonly item: DriftItem; readonly reason: string }[];
   readonly consumers: readonly string[];
@@ -222,6 +224,31 @@ export class NodeAgent {
   }
 
   /**
+   * The journal changed keys of this node (seq `sequence`): reads the
+   * node's value of each, then lets the evaluator apply them or raise merge
+   * conflicts (reference §2.19, CR2). Only sysctls can be applied by value;
+   * other keys are compared and declared but not written.
+   */
+  async journalChanged(
+    sequence: number,
+    changes: readonly Omit<JournalChange, "localValue">[],
+  ): Promise<Step> {
+    const { host } = this.#options;
+    const read: JournalChange[] = [];
+    for (const change of changes) {
+      let localValue: string | undefined;
+      if (change.dimension === "kernel" && !change.key.startsWith("module:")) {
+        localValue = await host.sysctl.get(change.key).catch(() => undefined);
+      } else if (change.dimension === "files") {
+        const hash = await host.files.hash(change.key).catch(() => undefined);
+        localValue = hash === undefined ? undefined : `sha256:${hash}`;
+      } else continue;
+      read.push({ ...change, localValue });
+    }
+    return await this.send({ type: "journal_changed", sequence, changes: read });
+  }
+
+  /**
    * Feeds one event (or command) and carries out its actions; resolves with
    * the step. With a `caller`, the entries the step journals name them.
    */
@@ -296,6 +323,20 @@ export class NodeAgent {
         return this.#log(`alert ${action.kind}: ${action.detail}`);
       case "scheduling_hold":
         return this.#log(`scheduling hold requested: ${action.reason}`);
+      case "declare_journal":
+        return await this.#declareJournal(action.changes, action.apply);
+      case "journal_conflict":
+        this.#log(
+          `${action.kind.replace("_", " ")}: ${
+            action.conflicts.map((c) => `${c.dimension} ${c.key}`).join(", ")
+          }${action.resolution === "" ? "" : ` (${action.resolution})`}`,
+        );
+        return await this.#append(conflictEntry({
+          nodeId,
+          kind: action.kind,
+          resolution: action.resolution,
+          conflicts: action.conflicts,
+        }));
       case "journal_emergency_start":
         return await this.#append(agentEntry({
           nodeId,
@@ -319,7 +360,7 @@ export class NodeAgent {
    * a converge, which the evaluator never recorded as drift).
    */
   async #rollback(
-    trigger: "expiry" | "admin" | "emergency_end",
+    trigger: RollbackTrigger,
     items: readonly DriftItem[],
     converge = false,
   ): Promise<RollbackOutcome> {
@@ -355,6 +396,32 @@ export class NodeAgent {
     this.#state = result.state;
     for (const action of result.actions) await this.#carryOut(action);
     return outcome;
+  }
+
+  /**
+   * Takes the journal's values as declared (what a rollback restores) and,
+   * with `apply`, writes them to the node; sysctls only (a file's journal
+   * value is a content hash, not content).
+   */
+  async #declareJournal(changes: readonly JournalChange[], apply: boolean): Promise<void> {
+    let applied = false;
+    for (const change of changes) {
+      if (change.dimension !== "kernel" || change.key.startsWith("module:")) {
+        this.#log(`journal change of ${change.dimension} ${change.key}: not applied by value`);
+        continue;
+      }
+      this.#memory.declareSysctl(change.key, change.journalValue);
+      if (!apply || change.localValue === change.journalValue) continue;
+      try {
+        await this.#options.host.sysctl.set(change.key, change.journalValue);
+        applied = true;
+        this.#log(`applied the journal's ${change.key} = ${change.journalValue}`);
+      } catch (err) {
+        this.#log(`cannot apply the journal's ${change.key}: ${(err as Error).message}`);
+      }
+    }
+    // The agent's own writes are not drift.
+    if (applied) await this.#probes.rebaseline();
   }
 
   async #append(entry: ConfigEntry): Promise<void> {

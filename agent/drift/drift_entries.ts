@@ -10,7 +10,7 @@ import {
   type StateDelta,
 } from "../../shared/proto/gen/pact/config/config.ts";
 import { toProtoScope } from "../../shared/domain/scope.ts";
-import type { DriftItem } from "./evaluator_types.ts";
+import type { DriftItem, MergeConflict } from "./evaluator_types.ts";
 
 /** The StateDelta describing drifted keys, one delta per key in its dimension. */
 export function stateDeltaOf(items: readonly DriftItem[]): StateDelta {
@@ -102,3 +102,61 @@ function actionOf(detail: string): DeltaAction {
 }
 
 export { EntryType };
+
+/**
+ * A merge-conflict record (reference §2.19; the spec's
+ * MergeConflictDetected / MergeConflictResolved / GracePeriodOverwrite):
+ * a node-scoped CONFLICT entry whose ConflictRecord names each key with
+ * its local and journal values; the message and metadata say when it was
+ * detected and when its grace period ends.
+ */
+export function conflictEntry(options: {
+  readonly nodeId: string;
+  readonly kind: "merge_detected" | "merge_resolved" | "grace_overwrite";
+  readonly resolution: string;
+  readonly conflicts: readonly MergeConflict[];
+}): ConfigEntry {
+  const { nodeId, kind, resolution, conflicts } = options;
+  const what = kind === "merge_detected"
+    ? "merge conflict"
+    : kind === "grace_overwrite"
+    ? "grace period expired, journal wins, local value overwritten"
+    : `merge conflict resolved (${resolution})`;
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const lines = conflicts.map((c) =>
+    `${c.dimension} ${c.key}: local ${JSON.stringify(c.localValue)}, journal ${
+      JSON.stringify(c.journalValue)
+    } (seq:${c.journalSequence}), detected_at ${iso(c.detectedAtMs)}, grace_period_expires ${
+      iso(c.expiresAtMs)
+    }`
+  );
+  const first = conflicts[0];
+  return {
+    ...agentEntry({
+      nodeId,
+      type: EntryType.CONFLICT,
+      message: `${what}: ${lines.join("; ")}`,
+      metadata: {
+        kind,
+        ...(resolution === "" ? {} : { resolution }),
+        ...(first === undefined ? {} : {
+          detected_at: iso(first.detectedAtMs),
+          grace_period_expires: iso(first.expiresAtMs),
+        }),
+      },
+    }),
+    payload: {
+      $case: "conflict",
+      value: {
+        kind,
+        resolution,
+        items: conflicts.map((c) => ({
+          key: `${c.dimension}:${c.key}`,
+          localValue: c.localValue,
+          journalValue: c.journalValue,
+          nodeId,
+        })),
+      },
+    },
+  };
+}

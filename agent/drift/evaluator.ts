@@ -40,6 +40,7 @@ import {
   requestRollback,
   rollbackFinished,
 } from "./commands.ts";
+import { graceExpiry, journalChanged, pausedIds, settleConflicts } from "./merge.ts";
 
 export type * from "./evaluator_types.ts";
 export { currentMagnitude, effectiveWhitelist } from "./commands.ts";
@@ -83,6 +84,10 @@ export function initialState(settings: EvaluatorSettings): EvaluatorState {
 
 /** Advances the state machine by one event at `nowMs`. */
 export function step(state: EvaluatorState, event: EvaluatorEvent, nowMs: number): Step {
+  return settleConflicts(state, event, dispatch(state, event, nowMs));
+}
+
+function dispatch(state: EvaluatorState, event: EvaluatorEvent, nowMs: number): Step {
   switch (event.type) {
     case "observed":
       return observed(state, event.event, nowMs);
@@ -104,6 +109,8 @@ export function step(state: EvaluatorState, event: EvaluatorEvent, nowMs: number
       return emergencyEnd(state, event.admin, event.force, event.resolution);
     case "settings":
       return applySettings(state, event.settings, nowMs);
+    case "journal_changed":
+      return journalChanged(state, event.sequence, event.changes, nowMs);
   }
 }
 
@@ -204,6 +211,12 @@ function stateChangingExec(state: EvaluatorState, nowMs: number): Step {
 }
 
 function tick(state: EvaluatorState, nowMs: number): Step {
+  const window = windowTick(state, nowMs);
+  const grace = graceExpiry(window.state, nowMs);
+  return { state: grace.state, actions: [...window.actions, ...grace.actions] };
+}
+
+function windowTick(state: EvaluatorState, nowMs: number): Step {
   const actions: EvaluatorAction[] = [];
   let next = state;
   const emergency = state.emergency;
@@ -222,8 +235,10 @@ function tick(state: EvaluatorState, nowMs: number): Step {
   ) {
     return { state: next, actions };
   }
-  const items = [...next.drift.values()];
-  if (items.length === 0) {
+  // Merge conflicts wait for an admin or their grace period, not the window (CR2).
+  const paused = pausedIds(next);
+  const items = [...next.drift.entries()].filter(([id]) => !paused.has(id)).map(([, i]) => i);
+  if (items.length === 0 && paused.size === 0) {
     // A window an exec opened, and the command changed nothing observable.
     return { state: { ...next, window: { kind: "idle" } }, actions };
   }

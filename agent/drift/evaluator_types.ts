@@ -72,10 +72,40 @@ export interface EvaluatorState {
   readonly window: WindowState;
   readonly emergency: EmergencySession | undefined;
   readonly rollbackInFlight: boolean;
+  /**
+   * Merge conflicts (CR2): keys the node changed locally and the journal
+   * changed to another value. Convergence is paused for them until an admin
+   * commits (local wins) or rolls back (journal wins), or the grace period
+   * ends (journal wins, CR3). Absent in states built before conflicts existed.
+   */
+  readonly conflicts?: ReadonlyMap<string, MergeConflict>;
+}
+
+/** One key changed both locally and in the journal, to different values. */
+export interface MergeConflict {
+  readonly dimension: Dimension;
+  readonly key: string;
+  /** What the node has (read by the driver when the journal's change arrived). */
+  readonly localValue: string;
+  /** What the journal now declares; a rollback or the grace expiry applies it. */
+  readonly journalValue: string;
+  readonly journalSequence: number;
+  readonly detectedAtMs: number;
+  /** detected + the grace period (the commit window's base duration). */
+  readonly expiresAtMs: number;
+}
+
+/** One key the journal changed for this node (an overlay or node-delta update). */
+export interface JournalChange {
+  readonly dimension: Dimension;
+  readonly key: string;
+  readonly journalValue: string;
+  /** The node's value now, read by the driver; undefined: absent or unreadable. */
+  readonly localValue: string | undefined;
 }
 
 /** Why a rollback runs. */
-export type RollbackTrigger = "expiry" | "admin" | "emergency_end";
+export type RollbackTrigger = "expiry" | "admin" | "emergency_end" | "grace";
 
 /** Inputs of the state machine. */
 export type EvaluatorEvent =
@@ -110,7 +140,17 @@ export type EvaluatorEvent =
     readonly force: boolean;
     readonly resolution: "commit" | "rollback";
   }
-  | { readonly type: "settings"; readonly settings: EvaluatorSettings };
+  | { readonly type: "settings"; readonly settings: EvaluatorSettings }
+  /**
+   * The journal changed keys of this node (reconnect or live update): keys
+   * not drifted are applied, drifted keys with the same value stop being
+   * drift, drifted keys with another value become merge conflicts (CR2).
+   */
+  | {
+    readonly type: "journal_changed";
+    readonly sequence: number;
+    readonly changes: readonly JournalChange[];
+  };
 
 /** Length and deadline of a commit window, and the magnitude that set them. */
 export interface WindowTiming {
@@ -156,6 +196,23 @@ export type EvaluatorAction =
     readonly detail: string;
   }
   | { readonly type: "scheduling_hold"; readonly reason: string }
+  /**
+   * Take the journal's values as what a rollback restores; with `apply`
+   * also write them to the node (keys not drifted locally).
+   */
+  | {
+    readonly type: "declare_journal";
+    readonly changes: readonly JournalChange[];
+    readonly apply: boolean;
+  }
+  /** A merge-conflict record for the journal (detected, resolved, overwritten at grace expiry). */
+  | {
+    readonly type: "journal_conflict";
+    readonly kind: "merge_detected" | "merge_resolved" | "grace_overwrite";
+    readonly conflicts: readonly MergeConflict[];
+    /** `accept_local`, `accept_journal` or `journal_wins` (grace); empty when detected. */
+    readonly resolution: string;
+  }
   | {
     readonly type: "journal_emergency_start";
     readonly admin: string;

@@ -54,6 +54,11 @@ export class StateMemory {
     );
   }
 
+  /** Takes `value` as the declared value of a sysctl (a journal change, reference §2.19). */
+  declareSysctl(key: string, value: string): void {
+    this.#sysctl.set(key, value);
+  }
+
   file(path: string): { known: boolean; data: Uint8Array | undefined } {
     return { known: this.#files.has(path), data: this.#files.get(path) };
   }

@@ -13,7 +13,11 @@
  *   settings (`setPolicy`: mode, windows, weights, emergency_allowed...);
  * - a blacklist change (`pact blacklist add|remove`, node, vCluster or
  *   global) replaces the drift exclusions: the configured or policy
- *   patterns plus the journal's additions, minus its removals, in order.
+ *   patterns plus the journal's additions, minus its removals, in order;
+ * - a Commit or Rollback of the node's vCluster overlay (StateDelta or
+ *   DeclaredState payload) changes declared keys: the agent applies those
+ *   the node did not change locally and raises a merge conflict for those
+ *   it changed to another value (`NodeAgent.journalChanged`, §2.19 CR2).
  *
  * The first connection starts at the journal's head (older commits were
  * part of the boot's node delta); the blacklist history is read once with
@@ -26,6 +30,7 @@ import { fromProtoScope } from "../../shared/domain/scope.ts";
 import { isPactError } from "../../shared/errors/mod.ts";
 import {
   type ConfigEntry,
+  DeltaAction,
   EntryType,
   PrincipalType,
   UpdateKind,
@@ -58,7 +63,10 @@ export interface JournalFollowerOptions {
   readonly vcluster: string | undefined;
   /** The current journal client (it may change when the agent's certificate rotates). */
   readonly journal: () => UpdatesApi;
-  readonly agent: Pick<NodeAgent, "send" | "setPolicy" | "setBlacklist" | "state">;
+  readonly agent: Pick<
+    NodeAgent,
+    "send" | "setPolicy" | "setBlacklist" | "state" | "journalChanged"
+  >;
   readonly backoff?: Backoff;
   readonly log: (line: string) => void;
   /** Also hears every entry delivered, once, in order (e.g. the agent's policy cache). */
@@ -187,7 +195,19 @@ export class JournalFollower {
     const { agent, nodeId, vcluster, log } = this.#options;
     const scope = fromProtoScope(entry.scope);
     switch (entry.entryType) {
+      case EntryType.ROLLBACK:
       case EntryType.COMMIT: {
+        if (scope?.kind === "vcluster" && scope.id === vcluster) {
+          const changes = journalChangesOf(entry);
+          if (changes.length === 0) return false;
+          const result = await agent.journalChanged(entry.sequence, changes);
+          const conflicts = result.state.conflicts?.size ?? 0;
+          log(
+            `subscription: overlay seq:${entry.sequence}: ${changes.length} key(s) changed, ${conflicts} merge conflict(s) open`,
+          );
+          return true;
+        }
+        if (entry.entryType !== EntryType.COMMIT) return false;
         if (scope?.kind !== "node" || scope.id !== nodeId) return false;
         // The agent never commits by itself; an agent-authored commit is not an admin's.
         if (entry.author?.role === SERVICE_AGENT) return false;
@@ -301,6 +321,36 @@ export function effectiveBlacklist(
     }
   }
   return patterns;
+}
+
+/**
+ * The keys an overlay Commit or Rollback sets, with their new values:
+ * sysctls (by value) and files (by content hash). Removals and other
+ * dimensions are not compared yet.
+ */
+export function journalChangesOf(
+  entry: ConfigEntry,
+): { dimension: "kernel" | "files"; key: string; journalValue: string }[] {
+  const payload = entry.payload;
+  const changes: { dimension: "kernel" | "files"; key: string; journalValue: string }[] = [];
+  if (payload?.$case === "stateDelta") {
+    for (const item of payload.value.kernel) {
+      if (item.action === DeltaAction.REMOVE || item.key.startsWith("module:")) continue;
+      changes.push({ dimension: "kernel", key: item.key, journalValue: item.declaredValue });
+    }
+    for (const item of payload.value.files) {
+      if (item.action === DeltaAction.REMOVE || item.contentHash === "") continue;
+      const hash = item.contentHash.startsWith("sha256:")
+        ? item.contentHash
+        : `sha256:${item.contentHash}`;
+      changes.push({ dimension: "files", key: item.path, journalValue: hash });
+    }
+  } else if (payload?.$case === "declared") {
+    for (const [key, value] of Object.entries(payload.value.sysctl)) {
+      changes.push({ dimension: "kernel", key, journalValue: value });
+    }
+  }
+  return changes;
 }
 
 function unknownAuthor() {
