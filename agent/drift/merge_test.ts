@@ -236,3 +236,20 @@ Deno.test("merge: a second journal change of a conflicted key keeps the first de
   assert.equal(conflict.journalSequence, 9);
   assert.equal(conflict.expiresAtMs, 1_000_000 + 900_000);
 });
+
+Deno.test("merge: the diff detail of a conflict parses back into both values and the expiry", async () => {
+  const { conflictDetail } = await import("../shell/config/drift_view.ts");
+  const { conflictOf } = await import("../../cli/ops/diff.ts");
+  const h = harness();
+  h.sysctl("vm.swappiness", "60", "10");
+  h.journal(5, kernel("vm.swappiness", 'a "quoted" value', "10"));
+  const detail = conflictDetail(conflictsOf(h.state).get("kernel:vm.swappiness")!);
+  assert.deepEqual(conflictOf(detail), {
+    local: "10",
+    journal: 'a "quoted" value',
+    journal_sequence: 5,
+    detected_at: new Date(1_000_000).toISOString(),
+    grace_period_expires: new Date(1_900_000).toISOString(),
+  });
+  assert.equal(conflictOf('"60" -> "10"'), null);
+});

@@ -41,6 +41,38 @@ export interface DiffItem {
   readonly detail: string;
   readonly source: string;
   readonly first_seen: string | null;
+  /**
+   * A merge conflict (reference §2.19): the node changed the key locally
+   * and the journal changed it to another value. `pact commit` keeps the
+   * local value, `pact rollback` applies the journal's; past
+   * `grace_period_expires` the journal's value is applied.
+   */
+  readonly conflict?: MergeConflictView | null;
+}
+
+/** Both sides of a merge conflict, and when its grace period ends. */
+export interface MergeConflictView {
+  readonly local: string;
+  readonly journal: string;
+  readonly journal_sequence: number;
+  readonly detected_at: string;
+  readonly grace_period_expires: string;
+}
+
+const CONFLICT_DETAIL =
+  /^merge conflict: local ("(?:[^"\\]|\\.)*"), journal ("(?:[^"\\]|\\.)*") \(seq:(\d+)\), detected_at (\S+), grace_period_expires (\S+)$/;
+
+/** The merge conflict an agent's drift detail describes, or null. */
+export function conflictOf(detail: string): MergeConflictView | null {
+  const m = CONFLICT_DETAIL.exec(detail);
+  if (m === null) return null;
+  return {
+    local: JSON.parse(m[1]!),
+    journal: JSON.parse(m[2]!),
+    journal_sequence: Number(m[3]),
+    detected_at: m[4]!,
+    grace_period_expires: m[5]!,
+  };
 }
 
 /** `pact diff <node>` as printed and as `--json` emits it. */
@@ -82,6 +114,7 @@ export async function nodeDrift(api: DriftAgentApi): Promise<DriftView> {
     detail: i.detail,
     source: i.source,
     first_seen: time(i.firstSeenMs),
+    conflict: conflictOf(i.detail),
   });
   const window = r.window;
   const emergency = r.emergency;

@@ -15,7 +15,12 @@ import type { DeclaredState } from "../../../shared/proto/gen/pact/config/config
 import type { Host } from "../../host/host.ts";
 import { declaredHash } from "../../drift/declared.ts";
 import { type Dimension, dimensionOf, DIMENSIONS } from "../../drift/drift_vector.ts";
-import { currentMagnitude, type EvaluatorState } from "../../drift/evaluator.ts";
+import {
+  currentMagnitude,
+  type EvaluatorState,
+  type MergeConflict,
+} from "../../drift/evaluator.ts";
+import { conflictsOf } from "../../drift/merge.ts";
 import type { NodeAgent } from "../../node_agent.ts";
 
 /** Reads the agent's state and the host into a GetDrift answer at `nowMs`. */
@@ -37,12 +42,16 @@ export async function driftView(agent: NodeAgent, nowMs: number): Promise<GetDri
     });
   }
   const drift: DriftItemView[] = [];
-  for (const item of state.drift.values()) {
+  const conflicts = conflictsOf(state);
+  for (const [id, item] of state.drift.entries()) {
+    const conflict = conflicts.get(id);
     drift.push({
       dimension: item.dimension,
       key: item.key,
       ...await values.of(item.dimension, item.key),
-      detail: item.detail,
+      // A merge conflict (§2.19): the journal's value is what is declared now.
+      ...(conflict === undefined ? {} : { declared: conflict.journalValue }),
+      detail: conflict === undefined ? item.detail : conflictDetail(conflict),
       source: item.source,
       firstSeenMs: item.firstSeenMs,
       lastSeenMs: item.lastSeenMs,
@@ -65,6 +74,19 @@ export async function driftView(agent: NodeAgent, nowMs: number): Promise<GetDri
     blacklist: state.settings.blacklist.patterns,
     nowMs,
   };
+}
+
+/**
+ * How `pact diff` shows a merge conflict: the detail starts with `merge
+ * conflict:` and names both values and the grace period's end
+ * (cli/ops/diff.ts parses it back for `--json`).
+ */
+export function conflictDetail(conflict: MergeConflict): string {
+  return `merge conflict: local ${JSON.stringify(conflict.localValue)}, journal ${
+    JSON.stringify(conflict.journalValue)
+  } (seq:${conflict.journalSequence}), detected_at ${
+    new Date(conflict.detectedAtMs).toISOString()
+  }, grace_period_expires ${new Date(conflict.expiresAtMs).toISOString()}`;
 }
 
 /** The commit window as the shell reports it. */
