@@ -110,8 +110,10 @@ export async function commitNode(
  */
 export function agentUnreachable(err: unknown): boolean {
   return isPactError(err, "UNAVAILABLE") &&
-    /^Agent unreachable at \S+: (host not found|connection refused|host unreachable|connection timed out)/
-      .test(err.message);
+    (/^Agent unreachable at \S+: (host not found|connection refused|host unreachable|connection timed out)/
+      .test(err.message) ||
+      // The connect timeout (agent_channel.ts): no connection at all, e.g. a name that never resolves.
+      /^Agent at \S+: no connection within /.test(err.message));
 }
 
 /**
