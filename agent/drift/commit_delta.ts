@@ -13,7 +13,7 @@
 import {
   type DeclaredState,
   DeltaAction,
-  type StateDelta,
+  StateDelta,
 } from "../../shared/proto/gen/pact/config/config.ts";
 import type { Host, MountEntry } from "../host/host.ts";
 import { declaredHash } from "./declared.ts";
@@ -27,15 +27,7 @@ export async function committedDelta(
   declared: DeclaredState | undefined,
   items: readonly DriftItem[],
 ): Promise<StateDelta> {
-  const delta: StateDelta = {
-    mounts: [],
-    files: [],
-    network: [],
-    services: [],
-    kernel: [],
-    packages: [],
-    gpu: [],
-  };
+  const delta = StateDelta.create();
   const lists = new Lists(host);
   for (const item of items) {
     switch (item.dimension) {

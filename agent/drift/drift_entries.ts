@@ -7,22 +7,14 @@ import {
   type ConfigEntry,
   DeltaAction,
   EntryType,
-  type StateDelta,
+  StateDelta,
 } from "../../shared/proto/gen/pact/config/config.ts";
 import { toProtoScope } from "../../shared/domain/scope.ts";
 import type { DriftItem, MergeConflict } from "./evaluator_types.ts";
 
 /** The StateDelta describing drifted keys, one delta per key in its dimension. */
 export function stateDeltaOf(items: readonly DriftItem[]): StateDelta {
-  const delta: StateDelta = {
-    mounts: [],
-    files: [],
-    network: [],
-    services: [],
-    kernel: [],
-    packages: [],
-    gpu: [],
-  };
+  const delta = StateDelta.create();
   for (const item of items) {
     const action = actionOf(item.detail);
     switch (item.dimension) {
