@@ -7,6 +7,7 @@
  * or sends a config that fails a check is not asked again.
  */
 import { Buffer } from "node:buffer";
+import { backoffDelayMs } from "../../shared/backoff.ts";
 import {
   type ClientReadableStream,
   credentials,
@@ -130,7 +131,7 @@ export async function pullBootConfig(options: PullOptions): Promise<Pulled> {
       }
       const remaining = deadline - Date.now();
       if (refused.size === options.endpoints.length || remaining <= 0) break;
-      const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** round);
+      const backoff = backoffDelayMs(round, BACKOFF_FIRST_MS, BACKOFF_MAX_MS);
       await sleep(Math.min(remaining, retryAfterMs ?? backoff));
     }
   } finally {

@@ -6,6 +6,7 @@
  * watchdog still petted, until SIGTERM. Outside PID 1 the first failure is
  * returned at once: systemd (or whoever started the agent) restarts it.
  */
+import { backoffDelayMs } from "../../shared/backoff.ts";
 
 /** Retry schedule of a failed boot. */
 export interface BootRetryOptions {
@@ -20,7 +21,7 @@ export interface BootRetryOptions {
 
 /** The delay before retry `n` (0-based): 1 s, 2 s, 4 s … capped. */
 export function retryDelayMs(n: number, first = 1_000, max = 60_000): number {
-  return Math.min(max, first * 2 ** n);
+  return backoffDelayMs(n, first, max);
 }
 
 /**

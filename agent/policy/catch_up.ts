@@ -6,6 +6,7 @@
  * with the next change. Retries with backoff (1 s, doubling, 60 s cap)
  * until the journal answers or the agent stops.
  */
+import { type Backoff, backoffDelayMs } from "../../shared/backoff.ts";
 import { toProtoScope } from "../../shared/domain/scope.ts";
 import { type ConfigEntry, EntryType } from "../../shared/proto/gen/pact/config/config.ts";
 import type { ListEntriesRequest } from "../../shared/proto/gen/pact/journal/journal.ts";
@@ -16,13 +17,8 @@ export interface PolicyEntriesApi {
   listEntries(request: Partial<ListEntriesRequest>): Promise<ConfigEntry[]>;
 }
 
-/** Retry timing of the catch-up. */
-export interface CatchUpBackoff {
-  readonly baseMs: number;
-  readonly maxMs: number;
-  /** Attempts before giving up (the subscription still delivers later changes). */
-  readonly attempts: number;
-}
+/** Retry timing of the catch-up; after the last attempt the subscription still delivers later changes. */
+export type CatchUpBackoff = Backoff;
 
 export const CATCH_UP_BACKOFF: CatchUpBackoff = { baseMs: 1_000, maxMs: 60_000, attempts: 1_000 };
 
@@ -50,7 +46,7 @@ export async function catchUpPolicy(
       }
       return;
     } catch (err) {
-      const delayMs = Math.min(backoff.baseMs * 2 ** (attempt - 1), backoff.maxMs);
+      const delayMs = backoffDelayMs(attempt - 1, backoff.baseMs, backoff.maxMs);
       if (attempt === 1 || attempt % 10 === 0) {
         log(
           `policy: cannot read the vCluster policy from the journal (${

@@ -37,6 +37,7 @@ import {
 } from "../../shared/proto/gen/pact/config/config.ts";
 import type { ListEntriesRequest } from "../../shared/proto/gen/pact/journal/journal.ts";
 import type { ConfigUpdate, SubscribeRequest } from "../../shared/proto/gen/pact/stream/stream.ts";
+import { type Backoff, backoffDelayMs } from "../../shared/backoff.ts";
 import { SERVICE_AGENT } from "../../shared/domain/roles.ts";
 import type { Step } from "../drift/evaluator.ts";
 import { driftKeysOf } from "../drift/commit_delta.ts";
@@ -49,11 +50,7 @@ export interface UpdatesApi {
 }
 
 /** Reconnection timing (reference: 1 s base, x2, 60 s cap, 100 attempts). */
-export interface Backoff {
-  readonly baseMs: number;
-  readonly maxMs: number;
-  readonly attempts: number;
-}
+export type { Backoff };
 
 export const DEFAULT_BACKOFF: Backoff = { baseMs: 1_000, maxMs: 60_000, attempts: 100 };
 
@@ -147,7 +144,7 @@ export class JournalFollower {
           );
           return;
         }
-        const delayMs = Math.min(backoff.baseMs * 2 ** (attempt - 1), backoff.maxMs);
+        const delayMs = backoffDelayMs(attempt - 1, backoff.baseMs, backoff.maxMs);
         const from = this.#next === undefined ? "the head" : `seq:${this.#next}`;
         log(
           `subscription: ${

@@ -1,3 +1,4 @@
+import { backoffDelayMs } from "../../shared/backoff.ts";
 import { type ScopeRef, toProtoScope } from "../../shared/domain/scope.ts";
 import { isPactError, PactError } from "../../shared/errors/mod.ts";
 import { UpdateKind } from "../../shared/proto/gen/pact/config/config.ts";
@@ -59,8 +60,9 @@ export async function* watchUpdates(
       if (!reconnect || !isPactError(err, "UNAVAILABLE", "TIMEOUT") || signal.aborted) throw err;
       attempt++;
       if (attempt > (reconnect.attemptsMax ?? 100)) throw err;
-      const delayMs = Math.min(
-        (reconnect.baseDelayMs ?? 1000) * 2 ** (attempt - 1),
+      const delayMs = backoffDelayMs(
+        attempt - 1,
+        reconnect.baseDelayMs ?? 1000,
         reconnect.maxDelayMs ?? 30_000,
       );
       reconnect.onReconnect(err, attempt, delayMs, next);
